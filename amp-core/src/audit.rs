@@ -1,0 +1,78 @@
+//! The append-only audit log's records.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{UserId, WorkspaceId};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A successful sign-in.
+    Login,
+    /// A refused sign-in.
+    LoginFailed,
+    /// A sign-out.
+    Logout,
+    /// A session, token family or API key was revoked.
+    TokenRevoked,
+    /// An already-used refresh token was presented again.
+    TokenReuseDetected,
+    /// An API key was created.
+    ApiKeyCreated,
+    /// A member joined a workspace or changed role.
+    MemberChanged,
+    /// A member left or was removed.
+    MemberRemoved,
+    /// Something was deleted (file, conversation, workspace, agent).
+    Deleted,
+    /// A data source was read.
+    DataSourceRead,
+}
+
+/// An audit record to append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditEvent {
+    /// Who acted; `None` for anonymous attempts.
+    pub actor: Option<UserId>,
+    /// What happened.
+    pub action: AuditAction,
+    /// What it happened to (`file:…`, `user:…`).
+    pub target: String,
+    /// The workspace involved, if any.
+    pub workspace: Option<WorkspaceId>,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// The client's address, if known.
+    pub client_addr: Option<String>,
+    /// More detail; never secrets.
+    pub detail: serde_json::Value,
+}
+
+/// A stored audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the log: strictly increasing in append order.
+    pub seq: u64,
+    /// When it was appended.
+    pub at: DateTime<Utc>,
+    /// The record.
+    #[serde(flatten)]
+    pub event: NewAuditEvent,
+}
+
+/// Which audit records to read. All set fields must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Only this actor's.
+    pub actor: Option<UserId>,
+    /// Only this workspace's.
+    pub workspace: Option<WorkspaceId>,
+    /// Only this action.
+    pub action: Option<AuditAction>,
+    /// Only records with `seq` below this (for paging backwards).
+    pub before_seq: Option<u64>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}

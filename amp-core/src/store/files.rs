@@ -1,0 +1,37 @@
+use async_trait::async_trait;
+
+use crate::document::{Chunk, FileMeta, SearchFilter};
+use crate::error::Result;
+use crate::ids::{ChunkId, FileId};
+
+/// File metadata and chunks.
+///
+/// Promises: a duplicate file id is `Conflict`; listing applies the filter exactly like a
+/// search; inserting chunks for a missing file is `NotFound`; a chunk with the same file and
+/// ordinal replaces the old one; deleting a file deletes its chunks.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    /// Stores a new file's metadata.
+    async fn create_file(&self, file: FileMeta) -> Result<()>;
+
+    /// Reads one.
+    async fn get_file(&self, id: FileId) -> Result<Option<FileMeta>>;
+
+    /// Replaces everything but the id and owner; `NotFound` for a missing file.
+    async fn update_file(&self, file: &FileMeta) -> Result<()>;
+
+    /// Files the filter allows, newest first.
+    async fn list_files(&self, filter: &SearchFilter) -> Result<Vec<FileMeta>>;
+
+    /// Deletes a file and its chunks; returns whether it existed.
+    async fn delete_file(&self, id: FileId) -> Result<bool>;
+
+    /// Stores chunks (all of one file or several).
+    async fn insert_chunks(&self, chunks: Vec<Chunk>) -> Result<()>;
+
+    /// Chunks by id, in the order asked; unknown ids are skipped.
+    async fn get_chunks(&self, ids: &[ChunkId]) -> Result<Vec<Chunk>>;
+
+    /// A file's chunks by ordinal.
+    async fn list_chunks(&self, file: FileId) -> Result<Vec<Chunk>>;
+}

@@ -1,0 +1,136 @@
+use chrono::Duration;
+
+use super::new_user;
+use crate::chat::{Role, Usage};
+use crate::conversation::{Conversation, Message};
+use crate::document::{ByteRange, Citation};
+use crate::error::ErrorKind;
+use crate::ids::{ChunkId, ConversationId, FileId, MessageId, ModelId, UserId, WorkspaceId};
+use crate::store::Stores;
+use crate::testkit::now_ms;
+
+fn conversation(owner: UserId, workspace: Option<WorkspaceId>, title: &str) -> Conversation {
+    let now = now_ms();
+    Conversation {
+        id: ConversationId::new(),
+        owner,
+        workspace,
+        title: title.into(),
+        agent: None,
+        model: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn message(conversation: ConversationId, role: Role, content: &str) -> Message {
+    Message {
+        id: MessageId::new(),
+        conversation,
+        role,
+        author: None,
+        content: content.into(),
+        model: None,
+        citations: Vec::new(),
+        usage: None,
+        created_at: now_ms(),
+    }
+}
+
+/// Checks every promise of [`ConversationStore`](crate::store::ConversationStore).
+pub async fn conversations(stores: &Stores) {
+    let s = &stores.conversations;
+    let (owner, other) = (new_user(stores).await, new_user(stores).await);
+    let workspace = WorkspaceId::new();
+
+    let mut convs = Vec::new();
+    for i in 0..5 {
+        let c = conversation(owner, None, &format!("chat {i}"));
+        s.create_conversation(c.clone()).await.unwrap();
+        convs.push(c);
+    }
+    let in_ws = conversation(owner, Some(workspace), "team chat");
+    s.create_conversation(in_ws.clone()).await.unwrap();
+    s.create_conversation(conversation(other, None, "not yours")).await.unwrap();
+
+    assert_eq!(
+        s.get_conversation(convs[0].id).await.unwrap(),
+        Some(convs[0].clone()),
+        "[conversations] reads back intact"
+    );
+    assert_eq!(s.get_conversation(ConversationId::new()).await.unwrap(), None);
+
+    let page1 = s.list_conversations(owner, None, 3).await.unwrap();
+    let ids: Vec<_> = page1.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids,
+        vec![convs[4].id, convs[3].id, convs[2].id],
+        "[conversations] own conversations, newest first"
+    );
+    let page2 = s.list_conversations(owner, ids.last().copied(), 3).await.unwrap();
+    let ids2: Vec<_> = page2.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids2,
+        vec![convs[1].id, convs[0].id],
+        "[conversations] `before` pages on, excluding workspace chats"
+    );
+    let ws = s.list_workspace_conversations(workspace, None, 10).await.unwrap();
+    assert_eq!(ws, vec![in_ws.clone()], "[conversations] a workspace's conversations");
+
+    let mut renamed = convs[0].clone();
+    renamed.title = "renamed".into();
+    renamed.model = Some(ModelId::new("local"));
+    renamed.updated_at = now_ms() + Duration::seconds(1);
+    s.update_conversation(&renamed).await.unwrap();
+    assert_eq!(
+        s.get_conversation(renamed.id).await.unwrap(),
+        Some(renamed.clone()),
+        "[conversations] update must persist"
+    );
+    let err = s.update_conversation(&conversation(owner, None, "ghost")).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "[conversations] updating a missing conversation must be NotFound"
+    );
+
+    let c = convs[1].id;
+    let mut answer = message(c, Role::Assistant, "Paris [1].");
+    answer.model = Some(ModelId::new("local"));
+    answer.usage = Some(Usage { prompt_tokens: 12, completion_tokens: 3 });
+    answer.citations = vec![Citation {
+        source: 1,
+        file: FileId::new(),
+        chunk: ChunkId::new(),
+        page: Some(2),
+        byte_range: ByteRange { start: 10, end: 42 },
+        snippet: "Paris is the capital".into(),
+    }];
+    let mut question = message(c, Role::User, "Capital of France?");
+    question.author = Some(owner);
+    let msgs = vec![question, answer, message(c, Role::User, "thanks")];
+    for m in &msgs {
+        s.append_message(m.clone()).await.unwrap();
+    }
+    let listed = s.list_messages(c, None, 10).await.unwrap();
+    assert_eq!(listed, msgs, "[conversations] messages read back intact (citations, usage), oldest first");
+    let after = s.list_messages(c, Some(msgs[0].id), 1).await.unwrap();
+    assert_eq!(after, vec![msgs[1].clone()], "[conversations] `after` and `limit` page messages");
+    let bumped = s.get_conversation(c).await.unwrap().unwrap();
+    assert!(bumped.updated_at > convs[1].updated_at, "[conversations] appending must bump updated_at");
+
+    let err = s.append_message(message(ConversationId::new(), Role::User, "orphan")).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "[conversations] appending to a missing conversation must be NotFound"
+    );
+
+    assert!(s.delete_conversation(c).await.unwrap(), "[conversations] deleting reports it existed");
+    assert_eq!(s.get_conversation(c).await.unwrap(), None);
+    assert!(
+        s.list_messages(c, None, 10).await.unwrap().is_empty(),
+        "[conversations] deleting must delete the messages"
+    );
+    assert!(!s.delete_conversation(c).await.unwrap(), "[conversations] deleting twice reports false");
+}

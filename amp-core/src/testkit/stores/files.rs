@@ -1,0 +1,119 @@
+use super::new_user;
+use crate::document::{ByteRange, Chunk, FileMeta, FileStatus, SearchFilter};
+use crate::error::ErrorKind;
+use crate::ids::{ChunkId, FileId, UserId, WorkspaceId};
+use crate::store::Stores;
+use crate::testkit::now_ms;
+
+fn file(owner: UserId, workspace: Option<WorkspaceId>, name: &str) -> FileMeta {
+    let now = now_ms();
+    FileMeta {
+        id: FileId::new(),
+        owner,
+        workspace,
+        name: name.into(),
+        media_type: "application/pdf".into(),
+        size_bytes: 1234,
+        sha256: None,
+        status: FileStatus::Pending,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn chunk(file: FileId, ordinal: u32, text: &str) -> Chunk {
+    let start = u64::from(ordinal) * 100;
+    Chunk {
+        id: ChunkId::new(),
+        file,
+        ordinal,
+        text: text.into(),
+        page: Some(ordinal + 1),
+        byte_range: ByteRange { start, end: start + text.len() as u64 },
+        token_count: 7,
+    }
+}
+
+/// Checks every promise of [`FileStore`](crate::store::FileStore).
+pub async fn files(stores: &Stores) {
+    let s = &stores.files;
+    let (me, other) = (new_user(stores).await, new_user(stores).await);
+    let ws = WorkspaceId::new();
+    let mine = file(me, None, "mine.pdf");
+    let shared = file(other, Some(ws), "shared.pdf");
+    let theirs = file(other, None, "theirs.pdf");
+    for f in [&mine, &shared, &theirs] {
+        s.create_file(f.clone()).await.unwrap();
+    }
+    assert_eq!(s.get_file(mine.id).await.unwrap(), Some(mine.clone()), "[files] metadata reads back intact");
+    assert_eq!(s.get_file(FileId::new()).await.unwrap(), None);
+    let err = s.create_file(mine.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "[files] a duplicate file id must be Conflict");
+
+    let mut ready = mine.clone();
+    ready.status = FileStatus::Failed { reason: "not a PDF".into() };
+    ready.sha256 = Some("ab".repeat(32));
+    ready.media_type = "text/plain".into();
+    ready.updated_at = now_ms();
+    s.update_file(&ready).await.unwrap();
+    assert_eq!(
+        s.get_file(mine.id).await.unwrap(),
+        Some(ready.clone()),
+        "[files] update must persist status and hash"
+    );
+    let err = s.update_file(&file(me, None, "ghost")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "[files] updating a missing file must be NotFound");
+
+    let ids = |v: Vec<FileMeta>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.list_files(&SearchFilter::owner(me)).await.unwrap()),
+        vec![mine.id],
+        "[files] only the owner's files"
+    );
+    let with_ws = ids(s.list_files(&SearchFilter::owner(me).with_workspace(ws)).await.unwrap());
+    assert_eq!(
+        with_ws,
+        vec![shared.id, mine.id],
+        "[files] own and workspace files, newest first, never others' private"
+    );
+    let only = ids(s
+        .list_files(&SearchFilter::owner(me).with_workspace(ws).with_files(vec![shared.id]))
+        .await
+        .unwrap());
+    assert_eq!(only, vec![shared.id], "[files] the file filter must apply");
+    assert!(
+        s.list_files(&SearchFilter::default()).await.unwrap().is_empty(),
+        "[files] an empty filter lists nothing"
+    );
+
+    let chunks = vec![chunk(mine.id, 0, "first"), chunk(mine.id, 1, "second"), chunk(mine.id, 2, "third")];
+    s.insert_chunks(chunks.clone()).await.unwrap();
+    s.insert_chunks(vec![chunk(shared.id, 0, "other file")]).await.unwrap();
+    assert_eq!(s.list_chunks(mine.id).await.unwrap(), chunks, "[files] a file's chunks, by ordinal, intact");
+    let asked = [chunks[2].id, ChunkId::new(), chunks[0].id];
+    assert_eq!(
+        s.get_chunks(&asked).await.unwrap(),
+        vec![chunks[2].clone(), chunks[0].clone()],
+        "[files] get_chunks keeps the order asked and skips unknown ids"
+    );
+    let replacement = chunk(mine.id, 1, "second, re-extracted");
+    s.insert_chunks(vec![replacement.clone()]).await.unwrap();
+    let listed = s.list_chunks(mine.id).await.unwrap();
+    assert_eq!(listed.len(), 3, "[files] a chunk with the same file and ordinal must replace the old one");
+    assert_eq!(listed[1], replacement);
+    let err = s.insert_chunks(vec![chunk(FileId::new(), 0, "orphan")]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "[files] chunks of a missing file must be NotFound");
+
+    assert!(s.delete_file(mine.id).await.unwrap(), "[files] deleting reports it existed");
+    assert_eq!(s.get_file(mine.id).await.unwrap(), None);
+    assert!(
+        s.list_chunks(mine.id).await.unwrap().is_empty(),
+        "[files] deleting a file must delete its chunks"
+    );
+    assert!(
+        s.get_chunks(&[chunks[0].id]).await.unwrap().is_empty(),
+        "[files] deleted chunks must not be readable"
+    );
+    assert!(!s.delete_file(mine.id).await.unwrap(), "[files] deleting twice reports false");
+    assert_eq!(s.list_chunks(shared.id).await.unwrap().len(), 1, "[files] other files' chunks are untouched");
+}
