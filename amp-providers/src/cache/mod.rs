@@ -1,0 +1,3 @@
+//! [`Cache`](amp_core::Cache) backends.
+
+pub mod memory;

@@ -1,0 +1,3 @@
+//! [`EventBus`](amp_core::EventBus) backends.
+
+pub mod memory;
