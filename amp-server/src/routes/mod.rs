@@ -1,0 +1,40 @@
+//! The route table and the layers every request passes through.
+
+mod fallback;
+mod health;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::routing::get;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::state::AppState;
+
+/// The whole HTTP API as an axum [`Router`], ready for [`crate::serve`] or for tests
+/// that call it in-process.
+pub fn router(state: AppState) -> Router {
+    // A limit beyond the address space cannot be reached anyway.
+    let body_limit = usize::try_from(state.config().server.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        // Only applies to routes registered above it, so it stays after the last route.
+        .method_not_allowed_fallback(fallback::method_not_allowed)
+        .fallback(fallback::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Method and path only: headers carry credentials and query strings may carry tokens,
+/// and neither belongs in logs.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+}

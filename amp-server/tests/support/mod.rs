@@ -1,0 +1,68 @@
+//! Helpers shared by the integration tests: in-process calls and raw loopback HTTP.
+
+// Each test binary compiles this module and uses a different subset of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use amp_core::AmpConfig;
+use amp_server::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+
+/// State on the embedded defaults, with a short grace period so shutdown tests are quick.
+pub fn test_state() -> AppState {
+    let mut config = AmpConfig::default();
+    config.server.shutdown_grace_secs = 1;
+    AppState::from_config(config).expect("the default configuration builds")
+}
+
+/// A response, read whole, with its body parsed as JSON.
+pub struct JsonResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: serde_json::Value,
+}
+
+/// Calls the router in-process, without a socket.
+pub async fn call(app: Router, method: Method, path: &str) -> JsonResponse {
+    let request = Request::builder().method(method).uri(path).body(Body::empty()).expect("a valid request");
+    let response = app.oneshot(request).await.expect("the router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("the body is readable").to_bytes();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    JsonResponse { status, headers, body }
+}
+
+/// Sends `GET path` over a real TCP connection and returns the status code and body.
+///
+/// Written by hand so the tests need no HTTP client; `Connection: close` lets the body
+/// be read to the end of the stream.
+pub async fn raw_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    let response = tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response within 5 s"))??;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
