@@ -47,6 +47,10 @@ pub struct AmpConfig {
     /// Where embedded backends keep their files (database, indexes, blobs).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where local model files live (the embedder, ONNX Runtime, the local chat model), as
+    /// `scripts/fetch-models.sh` lays them out. Default `.amp-cache/models`.
+    #[serde(default = "default_model_dir")]
+    pub model_dir: PathBuf,
     /// HTTP server settings.
     #[serde(default)]
     pub server: ServerConfig,
@@ -68,10 +72,15 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("amp-data")
 }
 
+fn default_model_dir() -> PathBuf {
+    PathBuf::from(".amp-cache/models")
+}
+
 impl Default for AmpConfig {
     fn default() -> Self {
         AmpConfig {
             data_dir: default_data_dir(),
+            model_dir: default_model_dir(),
             server: ServerConfig::default(),
             log: LogConfig::default(),
             models: ModelRegistryConfig::default(),

@@ -120,6 +120,31 @@ pub struct Deployment {
     /// Tokens per minute this deployment accepts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u32>,
+    /// How long to wait at each stage of a call.
+    #[serde(default)]
+    pub timeouts: DeploymentTimeouts,
+}
+
+/// How long a call to one deployment may take at each stage. A stage that runs out fails
+/// the call with a retryable `Timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeploymentTimeouts {
+    /// Establishing the connection. Default 5,000 ms.
+    pub connect_ms: u64,
+    /// From sending the request to the first token (or the whole answer, unstreamed).
+    /// Default 60,000 ms.
+    pub first_token_ms: u64,
+    /// Between two chunks of a stream. Default 30,000 ms.
+    pub idle_ms: u64,
+    /// The whole call, first byte to last. Default 600,000 ms.
+    pub total_ms: u64,
+}
+
+impl Default for DeploymentTimeouts {
+    fn default() -> Self {
+        DeploymentTimeouts { connect_ms: 5_000, first_token_ms: 60_000, idle_ms: 30_000, total_ms: 600_000 }
+    }
 }
 
 fn default_weight() -> u32 {
@@ -139,6 +164,7 @@ impl Deployment {
             weight: default_weight(),
             rpm: None,
             tpm: None,
+            timeouts: DeploymentTimeouts::default(),
         }
     }
 }
@@ -265,6 +291,14 @@ impl ModelRegistryConfig {
                 if d.weight == 0 {
                     return Err(Error::invalid_input(format!(
                         "{}: weight of `{}` must be positive",
+                        at("deployments"),
+                        d.name
+                    )));
+                }
+                let t = &d.timeouts;
+                if [t.connect_ms, t.first_token_ms, t.idle_ms, t.total_ms].contains(&0) {
+                    return Err(Error::invalid_input(format!(
+                        "{}: timeouts of `{}` must be positive",
                         at("deployments"),
                         d.name
                     )));
