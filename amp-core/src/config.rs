@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::ModelRegistryConfig;
+use crate::secret::Secret;
 
 /// The prefix of environment variables that override configuration keys.
 pub const ENV_OVERRIDE_PREFIX: &str = "AMP__";
@@ -54,6 +55,12 @@ pub struct AmpConfig {
     /// HTTP server settings.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Where users, conversations, files, sessions, agents and the audit log are stored.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Accounts, tokens, sessions and single sign-on.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -82,6 +89,8 @@ impl Default for AmpConfig {
             data_dir: default_data_dir(),
             model_dir: default_model_dir(),
             server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
             models: ModelRegistryConfig::default(),
             cache: CacheConfig::default(),
@@ -108,6 +117,75 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_secs: 30,
             max_body_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// The database of the stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host/db` or `sqlite://path`. Default: the SQLite file
+    /// `amp.db` under `data_dir`. Usually written as `${DATABASE_URL}`: it may hold a password.
+    pub url: Option<Secret>,
+    /// Most open connections. Default 10.
+    pub max_connections: u32,
+    /// Connections kept open when idle. Default 0.
+    pub min_connections: u32,
+    /// Seconds a query waits for a free connection before failing with 503. Default 5.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: None, max_connections: 10, min_connections: 0, acquire_timeout_secs: 5 }
+    }
+}
+
+/// Accounts, tokens, sessions and single sign-on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The key that signs access tokens (HS256), at least 32 bytes; write it as
+    /// `${AMP_JWT_SECRET}`. Without one, a random key is made at start: fine for one process,
+    /// but every restart signs everyone out and replicas reject each other's tokens.
+    pub jwt_secret: Option<Secret>,
+    /// The `iss` of access tokens. Default `amp`.
+    pub issuer: String,
+    /// Access-token lifetime in seconds. Default 900 (15 minutes).
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token lifetime in seconds; each use rotates it. Default 1,209,600 (14 days).
+    pub refresh_token_ttl_secs: u64,
+    /// A session unused this long ends. Default 604,800 (7 days).
+    pub session_idle_timeout_secs: u64,
+    /// A session ends this long after sign-in, used or not. Default 2,592,000 (30 days).
+    pub session_lifetime_secs: u64,
+    /// Concurrent sessions per person; signing in beyond it ends the oldest. Default 10.
+    pub max_sessions_per_user: u32,
+    /// Whether anyone may create a local account with `POST /auth/register`. Default true.
+    pub open_registration: bool,
+    /// Failed sign-ins per account per window before it is throttled. Default 5.
+    pub login_attempts_per_account: u32,
+    /// Sign-in attempts per client address per window. Default 30.
+    pub login_attempts_per_address: u32,
+    /// The throttling window in seconds. Default 900.
+    pub login_window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            issuer: "amp".to_owned(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 14 * 24 * 3600,
+            session_idle_timeout_secs: 7 * 24 * 3600,
+            session_lifetime_secs: 30 * 24 * 3600,
+            max_sessions_per_user: 10,
+            open_registration: true,
+            login_attempts_per_account: 5,
+            login_attempts_per_address: 30,
+            login_window_secs: 900,
         }
     }
 }
@@ -219,11 +297,24 @@ impl AmpConfig {
             ("events.replay_window", self.events.replay_window),
             ("events.subscriber_buffer", self.events.subscriber_buffer),
             ("server.max_body_bytes", self.server.max_body_bytes as usize),
+            ("database.max_connections", self.database.max_connections as usize),
+            ("database.acquire_timeout_secs", self.database.acquire_timeout_secs as usize),
+            ("auth.access_token_ttl_secs", self.auth.access_token_ttl_secs as usize),
+            ("auth.refresh_token_ttl_secs", self.auth.refresh_token_ttl_secs as usize),
+            ("auth.session_idle_timeout_secs", self.auth.session_idle_timeout_secs as usize),
+            ("auth.session_lifetime_secs", self.auth.session_lifetime_secs as usize),
+            ("auth.max_sessions_per_user", self.auth.max_sessions_per_user as usize),
+            ("auth.login_window_secs", self.auth.login_window_secs as usize),
         ];
         for (key, value) in positive {
             if value == 0 {
                 return Err(Error::invalid_input(format!("config: {key}: must be positive")));
             }
+        }
+        if let Some(secret) = &self.auth.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(Error::invalid_input("config: auth.jwt_secret: must be at least 32 bytes"));
         }
         Ok(())
     }

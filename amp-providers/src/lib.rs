@@ -1,12 +1,21 @@
 //! # amp-providers
 //!
 //! Implementations of amp-core's traits. The in-process defaults need no set-up and run in
-//! one process; remote and heavy backends sit behind cargo features (see `Cargo.toml`).
+//! one process; remote and heavy backends sit behind cargo features of the same name (all on
+//! by default but `mock`). Every backend passes its trait's conformance kit.
 //!
-//! | trait | in-process default |
+//! | trait | backends (feature) |
 //! |---|---|
-//! | [`Cache`](amp_core::Cache) | [`MemoryCache`]: LRU, bounded by entries and bytes, per-entry TTL |
-//! | [`EventBus`](amp_core::EventBus) | [`MemoryEventBus`]: ordered ids per topic, bounded replay window, bounded subscribers |
+//! | [`ChatModel`](amp_core::ChatModel) | [`chat::openai::OpenAiChat`] (`openai`: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp, LM Studio), [`chat::anthropic::AnthropicChat`] (`anthropic`), [`chat::local::LocalChatModel`] (`local-llm`: SmolLM2-135M-Instruct on candle, offline) |
+//! | [`Tokenizer`](amp_core::Tokenizer) | [`tokenize::TiktokenTokenizer`] and [`tokenize::EstimateTokenizer`] (`tiktoken`), [`chat::local::LocalTokenizer`] (`local-llm`); [`tokenize::tokenizer_for`] picks by [`TokenizerKind`](amp_core::TokenizerKind) |
+//! | [`Embedder`](amp_core::Embedder) | [`embed::fastembed::LocalEmbedder`] (`fastembed`: all-MiniLM-L6-v2 on ONNX Runtime), [`embed::openai::OpenAiEmbedder`] (`openai`) |
+//! | [`Cache`](amp_core::Cache) | [`MemoryCache`] (LRU, entry and byte bounds, TTL), [`redis::RedisCache`] (`redis`) |
+//! | [`EventBus`](amp_core::EventBus) | [`MemoryEventBus`] (ordered ids, bounded replay, bounded subscribers), [`redis::RedisEventBus`] (`redis`) |
+//! | [`RateLimiter`](amp_core::RateLimiter) | [`MemoryRateLimiter`], [`redis::RedisRateLimiter`] (`redis`) |
+//! | the store traits ([`Stores`](amp_core::Stores)) | [`sql::SqliteStores`] (`sqlite`, the embedded default), [`sql::PostgresStores`] (`postgres`); [`redis::RedisSessionStore`] for sessions (`redis`) |
+//!
+//! [`mock`] (feature `mock`) holds loopback servers that speak the OpenAI and Anthropic wire
+//! formats byte for byte, including their errors, for tests and benches.
 
 #![warn(missing_docs)]
 
@@ -18,7 +27,13 @@ pub mod event_bus;
 pub mod http;
 #[cfg(feature = "mock")]
 pub mod mock;
+pub mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod sql;
 pub mod tokenize;
 
 pub use cache::memory::MemoryCache;
 pub use event_bus::memory::MemoryEventBus;
+pub use rate_limit::memory::MemoryRateLimiter;

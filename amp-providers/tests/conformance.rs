@@ -23,6 +23,11 @@ async fn memory_cache_keeps_every_cache_promise() {
 }
 
 #[tokio::test]
+async fn memory_rate_limiter_keeps_every_rate_limiter_promise() {
+    testkit::rate_limiter::run(Arc::new(amp_providers::MemoryRateLimiter::new())).await;
+}
+
+#[tokio::test]
 async fn memory_event_bus_keeps_every_event_bus_promise() {
     testkit::event_bus::run(Arc::new(bus()), WINDOW).await;
 }

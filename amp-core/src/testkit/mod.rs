@@ -20,6 +20,7 @@ pub mod cache;
 pub mod event_bus;
 pub mod job_queue;
 pub mod keyword_index;
+pub mod rate_limiter;
 pub mod stores;
 pub mod vector_index;
 

@@ -10,5 +10,6 @@ pub mod event_bus;
 pub mod extractor;
 pub mod index;
 pub mod job_queue;
+pub mod rate_limiter;
 pub mod scanner;
 pub mod tokenizer;

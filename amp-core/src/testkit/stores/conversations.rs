@@ -95,6 +95,9 @@ pub async fn conversations(stores: &Stores) {
     );
 
     let c = convs[1].id;
+    // Ids are time-ordered: the question must be made before the answer.
+    let mut question = message(c, Role::User, "Capital of France?");
+    question.author = Some(owner);
     let mut answer = message(c, Role::Assistant, "Paris [1].");
     answer.model = Some(ModelId::new("local"));
     answer.usage = Some(Usage { prompt_tokens: 12, completion_tokens: 3 });
@@ -106,9 +109,11 @@ pub async fn conversations(stores: &Stores) {
         byte_range: ByteRange { start: 10, end: 42 },
         snippet: "Paris is the capital".into(),
     }];
-    let mut question = message(c, Role::User, "Capital of France?");
-    question.author = Some(owner);
-    let msgs = vec![question, answer, message(c, Role::User, "thanks")];
+    let mut msgs = vec![question, answer, message(c, Role::User, "thanks")];
+    // Written after the conversation's last change, a second apart, so the bump is visible.
+    for (i, m) in msgs.iter_mut().enumerate() {
+        m.created_at = convs[1].updated_at + Duration::seconds(i as i64 + 1);
+    }
     for m in &msgs {
         s.append_message(m.clone()).await.unwrap();
     }
@@ -117,7 +122,10 @@ pub async fn conversations(stores: &Stores) {
     let after = s.list_messages(c, Some(msgs[0].id), 1).await.unwrap();
     assert_eq!(after, vec![msgs[1].clone()], "[conversations] `after` and `limit` page messages");
     let bumped = s.get_conversation(c).await.unwrap().unwrap();
-    assert!(bumped.updated_at > convs[1].updated_at, "[conversations] appending must bump updated_at");
+    assert_eq!(
+        bumped.updated_at, msgs[2].created_at,
+        "[conversations] appending must bump updated_at to the newest message"
+    );
 
     let err = s.append_message(message(ConversationId::new(), Role::User, "orphan")).await.unwrap_err();
     assert_eq!(

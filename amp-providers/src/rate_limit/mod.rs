@@ -1,0 +1,3 @@
+//! [`RateLimiter`](amp_core::RateLimiter) backends.
+
+pub mod memory;

@@ -1,0 +1,152 @@
+//! [`EventBus`] on Redis: a stream per topic keeps the replay window, pub/sub carries live
+//! events to every process.
+
+use amp_core::{Error, Event, EventBus, EventId, EventStream, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use redis::AsyncCommands;
+use redis::streams::StreamRangeReply;
+
+use super::{RedisConnection, redis_error};
+
+/// Numbers, retains and announces an event in one atomic step, so ids are contiguous per
+/// topic and pub/sub delivers them in id order.
+const PUBLISH: &str = r#"
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], id .. '-0', 'p', ARGV[1], 't', ARGV[2])
+redis.call('PUBLISH', KEYS[3], id .. ' ' .. ARGV[2] .. ' ' .. ARGV[1])
+return id
+"#;
+
+/// An [`EventBus`] shared by every process using the same Redis.
+///
+/// Subscribing opens a pub/sub connection first and reads the retained events second, so
+/// nothing published in between is missed; events seen twice are dropped by id. If the
+/// pub/sub connection breaks, the stream ends with `Unavailable` and the subscriber
+/// resumes from its last id.
+#[derive(Clone)]
+pub struct RedisEventBus {
+    redis: RedisConnection,
+    replay_window: usize,
+    publish: redis::Script,
+}
+
+impl RedisEventBus {
+    /// A bus keeping `replay_window` events per topic, under `<namespace>ev:`.
+    pub fn new(redis: RedisConnection, replay_window: usize) -> Self {
+        RedisEventBus { redis, replay_window: replay_window.max(1), publish: redis::Script::new(PUBLISH) }
+    }
+
+    fn keys(&self, topic: &str) -> (String, String, String) {
+        (
+            self.redis.key(&["ev", topic, "seq"]),
+            self.redis.key(&["ev", topic, "log"]),
+            self.redis.key(&["ev", topic]),
+        )
+    }
+}
+
+fn stream_id(id: &str) -> Result<EventId> {
+    id.split('-').next().and_then(|n| n.parse().ok()).ok_or_else(|| Error::bug(format!("bad stream id {id}")))
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Parses a pub/sub message `"<id> <ms> <payload json>"`.
+fn parse_live(topic: &str, msg: &str) -> Result<Event> {
+    let mut parts = msg.splitn(3, ' ');
+    let (Some(id), Some(ms), Some(payload)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Error::bug("malformed event message"));
+    };
+    Ok(Event {
+        id: id.parse().map_err(|_| Error::bug("malformed event id"))?,
+        topic: topic.to_owned(),
+        payload: serde_json::from_str(payload).map_err(|e| Error::internal("malformed event payload", e))?,
+        published_at: time(ms.parse().map_err(|_| Error::bug("malformed event time"))?),
+    })
+}
+
+#[async_trait]
+impl EventBus for RedisEventBus {
+    async fn publish(&self, topic: &str, payload: serde_json::Value) -> Result<EventId> {
+        let (seq, log, channel) = self.keys(topic);
+        let id: EventId = self
+            .publish
+            .key(seq)
+            .key(log)
+            .key(channel)
+            .arg(payload.to_string())
+            .arg(Utc::now().timestamp_millis())
+            .arg(self.replay_window)
+            .invoke_async(&mut self.redis.conn())
+            .await
+            .map_err(redis_error)?;
+        Ok(id)
+    }
+
+    async fn subscribe(&self, topic: &str, after: Option<EventId>) -> Result<EventStream> {
+        let (seq, log, channel) = self.keys(topic);
+        let mut pubsub = self.redis.client.get_async_pubsub().await.map_err(redis_error)?;
+        pubsub.subscribe(&channel).await.map_err(redis_error)?;
+
+        let mut conn = self.redis.conn();
+        let mut replay = Vec::new();
+        if let Some(after) = after {
+            let last: Option<EventId> = conn.get(&seq).await.map_err(redis_error)?;
+            let last = last.unwrap_or(0);
+            let oldest: StreamRangeReply = conn.xrange_count(&log, "-", "+", 1).await.map_err(redis_error)?;
+            let oldest = match oldest.ids.first() {
+                Some(entry) => stream_id(&entry.id)?,
+                None => last + 1,
+            };
+            if after < last && after + 1 < oldest {
+                return Err(Error::conflict(format!(
+                    "event {after} of {topic} is older than the replay window; resynchronize in full"
+                )));
+            }
+            let entries: StreamRangeReply =
+                conn.xrange(&log, format!("{}-0", after + 1), "+").await.map_err(redis_error)?;
+            for entry in entries.ids {
+                let payload: String =
+                    entry.get("p").ok_or_else(|| Error::bug("stream entry without payload"))?;
+                let ms: i64 = entry.get("t").unwrap_or_default();
+                replay.push(Event {
+                    id: stream_id(&entry.id)?,
+                    topic: topic.to_owned(),
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|e| Error::internal("malformed event payload", e))?,
+                    published_at: time(ms),
+                });
+            }
+        }
+
+        let mut last_seen = replay.last().map(|e| e.id).or(after).unwrap_or(0);
+        let topic = topic.to_owned();
+        let live = pubsub.into_on_message().filter_map(move |msg| {
+            let event = msg
+                .get_payload::<String>()
+                .map_err(|e| Error::internal("malformed event message", e))
+                .and_then(|text| parse_live(&topic, &text));
+            // Events read from the replay may also arrive live; deliver each id once.
+            let keep = match &event {
+                Ok(e) if e.id <= last_seen => false,
+                Ok(e) => {
+                    last_seen = e.id;
+                    true
+                }
+                Err(_) => true,
+            };
+            futures::future::ready(keep.then_some(event))
+        });
+        let ended = futures::stream::once(async {
+            Err(Error::Unavailable {
+                message: "the event connection closed; resubscribe from the last event id seen".into(),
+                retry_after: None,
+            })
+        });
+        Ok(futures::stream::iter(replay.into_iter().map(Ok)).chain(live).chain(ended).boxed())
+    }
+}

@@ -1,0 +1,89 @@
+//! Every store trait on SQLite and on PostgreSQL passes the same conformance kits.
+//!
+//! PostgreSQL runs against the server `scripts/test.sh` starts and names in
+//! `AMP_TEST_POSTGRES_URL`; the kits write only fresh ids, so tests share the database.
+
+use std::sync::Arc;
+
+use amp_core::testkit;
+use amp_providers::sql::{PoolOptions, PostgresStores, SqliteStores};
+
+fn postgres_url() -> String {
+    std::env::var("AMP_TEST_POSTGRES_URL").expect(
+        "AMP_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    )
+}
+
+#[tokio::test]
+async fn sqlite_stores_keep_every_store_promise() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores =
+        Arc::new(SqliteStores::open(&dir.path().join("amp.db"), &PoolOptions::default()).await.unwrap());
+    testkit::stores::all(&stores.stores()).await;
+}
+
+#[tokio::test]
+async fn postgres_stores_keep_every_store_promise() {
+    let stores = Arc::new(PostgresStores::connect(&postgres_url(), &PoolOptions::default()).await.unwrap());
+    testkit::stores::all(&stores.stores()).await;
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/amp.db");
+    let first = Arc::new(SqliteStores::open(&path, &PoolOptions::default()).await.unwrap());
+    let stores = first.clone().stores();
+    let user = stores
+        .users
+        .create_user(amp_core::store::NewUser {
+            email: "durable@example.test".into(),
+            display_name: "D".into(),
+        })
+        .await
+        .unwrap();
+    first.close().await;
+    drop(stores);
+    let reopened = Arc::new(SqliteStores::open(&path, &PoolOptions::default()).await.unwrap()).stores();
+    assert_eq!(
+        reopened.users.get_user(user.id).await.unwrap().map(|u| u.email).as_deref(),
+        Some("durable@example.test")
+    );
+}
+
+fn event() -> amp_core::audit::NewAuditEvent {
+    amp_core::audit::NewAuditEvent {
+        actor: None,
+        action: amp_core::audit::AuditAction::LoginFailed,
+        target: "user:unknown".into(),
+        workspace: None,
+        success: false,
+        client_addr: None,
+        detail: serde_json::json!({}),
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_refuses_updates_and_deletes_at_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("amp.db");
+    let stores = Arc::new(SqliteStores::open(&path, &PoolOptions::default()).await.unwrap()).stores();
+    stores.audit.append(event()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    assert!(sqlx::query("DELETE FROM audit_log").execute(&pool).await.is_err(), "delete must be refused");
+    assert!(
+        sqlx::query("UPDATE audit_log SET success = 1").execute(&pool).await.is_err(),
+        "update must be refused"
+    );
+
+    let pg_stores =
+        Arc::new(PostgresStores::connect(&postgres_url(), &PoolOptions::default()).await.unwrap()).stores();
+    let mine = pg_stores.audit.append(event()).await.unwrap();
+    let pg = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
+    let seq = i64::try_from(mine.seq).unwrap();
+    let deleted = sqlx::query("DELETE FROM audit_log WHERE seq = $1").bind(seq).execute(&pg).await;
+    assert!(deleted.is_err(), "delete must be refused on PostgreSQL too");
+    let updated =
+        sqlx::query("UPDATE audit_log SET success = true WHERE seq = $1").bind(seq).execute(&pg).await;
+    assert!(updated.is_err(), "update must be refused on PostgreSQL too");
+}
