@@ -13,7 +13,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = amp_core::AmpConfig::load(None)?;
 //! let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
-//! let state = amp_server::AppState::from_config(config)?;
+//! let state = amp_server::AppState::open(config).await?;
 //! amp_server::serve(listener, state, async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! })
@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod extract;
 pub mod routes;
 pub mod serve;
 pub mod state;

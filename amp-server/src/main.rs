@@ -51,7 +51,7 @@ async fn main() -> ExitCode {
         Ok(listener) => listener,
         Err(err) => return fail(EXIT_RUNTIME, &format!("cannot listen on {listen}: {err}")),
     };
-    let state = match AppState::from_config(config) {
+    let state = match AppState::open(config).await {
         Ok(state) => state,
         Err(err) => return fail(EXIT_RUNTIME, &format!("cannot start: {err}")),
     };

@@ -30,6 +30,8 @@ pub async fn serve(
         // A closed receiver means the server already stopped, so there is nothing to bound.
         let _ = drain_started.send(());
     };
+    // Connection info gives handlers the client address (login throttling, audit).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(signal).into_future();
     let grace_over = async move {
         match drain_started_rx.await {

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amp_core::{AmpConfig, Cache, EventBus};
-use amp_providers::{MemoryCache, MemoryEventBus};
+use amp_agents::SessionAgent;
+use amp_core::{AmpConfig, Cache, EventBus, Stores};
+use amp_providers::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
 
-/// The server's shared state: configuration, backends and readiness.
+/// The server's shared state: configuration, backends, agents and readiness.
 ///
 /// Cloning is cheap (a few `Arc`s), which is what axum does once per request.
 #[derive(Clone)]
@@ -14,23 +15,33 @@ pub struct AppState {
     config: Arc<AmpConfig>,
     cache: Arc<dyn Cache>,
     events: Arc<dyn EventBus>,
+    stores: Stores,
+    session: SessionAgent,
     draining: Arc<AtomicBool>,
 }
 
 impl AppState {
-    /// Builds the state on the embedded, in-process backends sized by `config`.
-    ///
-    /// Returns a `Result` because opening a backend can fail; the in-process cache and
-    /// event bus cannot, but the file-backed defaults that join them will.
-    pub fn from_config(config: AmpConfig) -> amp_core::Result<AppState> {
+    /// Opens the backends `config` names (by default the embedded ones: SQLite under the
+    /// data dir, in-process cache, event bus and counters) and builds the agents on them.
+    pub async fn open(config: AmpConfig) -> amp_core::Result<AppState> {
+        let stores = amp_providers::sql::open_stores(&config).await?;
         let cache = Arc::new(MemoryCache::new(&config.cache));
         let events = Arc::new(MemoryEventBus::new(&config.events));
-        Ok(AppState::new(Arc::new(config), cache, events))
+        let session =
+            SessionAgent::new(stores.clone(), Arc::new(MemoryRateLimiter::new()), config.auth.clone())?;
+        Ok(AppState::new(Arc::new(config), cache, events, stores, session))
     }
 
-    /// Builds the state on backends chosen by the caller (e.g. Redis for a cluster).
-    pub fn new(config: Arc<AmpConfig>, cache: Arc<dyn Cache>, events: Arc<dyn EventBus>) -> AppState {
-        AppState { config, cache, events, draining: Arc::new(AtomicBool::new(false)) }
+    /// Builds the state on backends and agents chosen by the caller (e.g. Redis and
+    /// PostgreSQL for a cluster).
+    pub fn new(
+        config: Arc<AmpConfig>,
+        cache: Arc<dyn Cache>,
+        events: Arc<dyn EventBus>,
+        stores: Stores,
+        session: SessionAgent,
+    ) -> AppState {
+        AppState { config, cache, events, stores, session, draining: Arc::new(AtomicBool::new(false)) }
     }
 
     /// The configuration the server runs with.
@@ -46,6 +57,16 @@ impl AppState {
     /// The event bus for cross-device sync.
     pub fn events(&self) -> &Arc<dyn EventBus> {
         &self.events
+    }
+
+    /// The stores.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// The Session agent: accounts, tokens, devices, API keys.
+    pub fn session(&self) -> &SessionAgent {
+        &self.session
     }
 
     /// Whether the server accepts new work; `false` once draining has begun.

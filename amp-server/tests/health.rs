@@ -4,11 +4,12 @@ mod support;
 
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
-use support::{call, test_state};
+use support::{call, test_app};
 
 #[tokio::test]
 async fn healthz_answers_200_with_status_ok_json() {
-    let response = call(amp_server::router(test_state()), Method::GET, "/healthz").await;
+    let app = test_app().await;
+    let response = call(amp_server::router(app.state.clone()), Method::GET, "/healthz").await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.headers[header::CONTENT_TYPE], "application/json");
     assert_eq!(response.body, json!({"status": "ok"}));
@@ -16,14 +17,16 @@ async fn healthz_answers_200_with_status_ok_json() {
 
 #[tokio::test]
 async fn readyz_answers_200_ready_while_serving() {
-    let response = call(amp_server::router(test_state()), Method::GET, "/readyz").await;
+    let app = test_app().await;
+    let response = call(amp_server::router(app.state.clone()), Method::GET, "/readyz").await;
     assert_eq!(response.status, StatusCode::OK);
     assert_eq!(response.body, json!({"status": "ready"}));
 }
 
 #[tokio::test]
 async fn readyz_answers_503_once_draining() {
-    let state = test_state();
+    let app = test_app().await;
+    let state = app.state.clone();
     let app = amp_server::router(state.clone());
     assert_eq!(call(app.clone(), Method::GET, "/readyz").await.status, StatusCode::OK);
 
@@ -36,7 +39,8 @@ async fn readyz_answers_503_once_draining() {
 
 #[tokio::test]
 async fn healthz_stays_200_while_draining() {
-    let state = test_state();
+    let app = test_app().await;
+    let state = app.state.clone();
     state.begin_draining();
     let response = call(amp_server::router(state), Method::GET, "/healthz").await;
     assert_eq!(response.status, StatusCode::OK);

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{raw_get, test_state};
+use support::{raw_get, test_app};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -24,7 +24,8 @@ async fn start(
 
 #[tokio::test]
 async fn serve_answers_until_shutdown_then_returns_ok_and_not_ready() {
-    let state = test_state();
+    let app = test_app().await;
+    let state = app.state.clone();
     let (addr, stop, server) = start(state.clone()).await;
 
     let (status, body) = raw_get(addr, "/healthz").await.expect("the server answers");
@@ -41,7 +42,8 @@ async fn serve_answers_until_shutdown_then_returns_ok_and_not_ready() {
 
 #[tokio::test]
 async fn serve_returns_once_the_grace_period_ends_even_with_a_request_unfinished() {
-    let state = test_state();
+    let app = test_app().await;
+    let state = app.state.clone();
     let grace = Duration::from_secs(state.config().server.shutdown_grace_secs);
     let (addr, stop, server) = start(state).await;
 

@@ -1,13 +1,15 @@
 //! The route table and the layers every request passes through.
 
+mod auth;
 mod fallback;
 mod health;
+mod session;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Request;
-use axum::routing::get;
+use axum::routing::{delete, get, post, put};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -21,6 +23,18 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/auth/register", post(auth::register))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/refresh", post(auth::refresh))
+        .route("/auth/verify", get(auth::verify))
+        .route("/auth/logout", delete(auth::logout))
+        .route("/auth/api-keys", post(auth::create_api_key).get(auth::list_api_keys))
+        .route("/auth/api-keys/{id}", delete(auth::revoke_api_key))
+        .route("/session/current", get(session::current))
+        .route("/session/update", put(session::update))
+        .route("/agents/session/status", get(session::status))
+        .route("/agents/session/devices", get(session::devices))
+        .route("/agents/session/devices/{id}", delete(session::revoke_device))
         // Only applies to routes registered above it, so it stays after the last route.
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .fallback(fallback::not_found)

@@ -16,11 +16,27 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
 
+/// A server state on the embedded defaults in a private data directory, which lives as
+/// long as this value.
+pub struct TestApp {
+    pub state: AppState,
+    _data_dir: tempfile::TempDir,
+}
+
 /// State on the embedded defaults, with a short grace period so shutdown tests are quick.
-pub fn test_state() -> AppState {
-    let mut config = AmpConfig::default();
+pub async fn test_app() -> TestApp {
+    test_app_with(|_| {}).await
+}
+
+/// Like [`test_app`], after `adjust` changes the configuration.
+pub async fn test_app_with(adjust: impl FnOnce(&mut AmpConfig)) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut config = AmpConfig { data_dir: dir.path().to_owned(), ..AmpConfig::default() };
     config.server.shutdown_grace_secs = 1;
-    AppState::from_config(config).expect("the default configuration builds")
+    config.auth.jwt_secret = Some(amp_core::Secret::new("server-test-signing-key-0123456789"));
+    adjust(&mut config);
+    let state = AppState::open(config).await.expect("the default configuration builds");
+    TestApp { state, _data_dir: dir }
 }
 
 /// A response, read whole, with its body parsed as JSON.
@@ -32,13 +48,38 @@ pub struct JsonResponse {
 
 /// Calls the router in-process, without a socket.
 pub async fn call(app: Router, method: Method, path: &str) -> JsonResponse {
-    let request = Request::builder().method(method).uri(path).body(Body::empty()).expect("a valid request");
+    send(app, method, path, None, None).await
+}
+
+/// Calls the router in-process with an optional bearer token and JSON body.
+pub async fn send(
+    app: Router,
+    method: Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> JsonResponse {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = match body {
+        Some(json) => request
+            .header("content-type", "application/json")
+            .body(Body::from(json.to_string()))
+            .expect("a valid request"),
+        None => request.body(Body::empty()).expect("a valid request"),
+    };
     let response = app.oneshot(request).await.expect("the router is infallible");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.expect("the body is readable").to_bytes();
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    };
     JsonResponse { status, headers, body }
 }
 

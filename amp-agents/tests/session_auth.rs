@@ -1,0 +1,290 @@
+//! The Session agent's accounts and tokens, on real SQLite stores.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use amp_agents::SessionAgent;
+use amp_agents::session::{DeviceLogin, Registration};
+use amp_core::audit::{AuditAction, AuditQuery};
+use amp_core::config::AuthConfig;
+use amp_core::{ErrorKind, Secret, Stores};
+use amp_providers::MemoryRateLimiter;
+use amp_providers::sql::{PoolOptions, SqliteStores};
+
+struct Fixture {
+    agent: SessionAgent,
+    stores: Stores,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(config: AuthConfig) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let sql =
+        Arc::new(SqliteStores::open(&dir.path().join("amp.db"), &PoolOptions::default()).await.unwrap());
+    let stores = sql.stores();
+    let config = AuthConfig { jwt_secret: Some(Secret::new("test-signing-key-".repeat(3))), ..config };
+    let agent = SessionAgent::new(stores.clone(), Arc::new(MemoryRateLimiter::new()), config).unwrap();
+    Fixture { agent, stores, _dir: dir }
+}
+
+fn device(addr: &str) -> DeviceLogin {
+    DeviceLogin { device: None, device_name: Some("laptop".into()), client_addr: Some(addr.into()) }
+}
+
+async fn register(agent: &SessionAgent, email: &str) {
+    agent
+        .register(Registration {
+            email: email.into(),
+            password: "correct horse battery".into(),
+            display_name: None,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn login_gives_tokens_that_authenticate_and_logout_ends_them_at_once() {
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    let pair = f.agent.login("Ada@Example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    assert_eq!(pair.token_type, "Bearer");
+    assert_eq!(pair.expires_in, 900);
+    let me = f.agent.authenticate(&pair.access_token).await.unwrap();
+    assert_eq!(me.session(), Some(pair.session.id));
+
+    f.agent.logout(&me).await.unwrap();
+    let err = f.agent.authenticate(&pair.access_token).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::Unauthenticated,
+        "an access token inside its lifetime must die with its session"
+    );
+    let err = f.agent.refresh(&pair.refresh_token).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "the refresh token must die with its session");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_account_fail_alike() {
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    let wrong = f.agent.login("ada@example.test", "not the password", device("10.0.0.1")).await.unwrap_err();
+    let unknown =
+        f.agent.login("nobody@example.test", "not the password", device("10.0.0.1")).await.unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(wrong.to_string(), unknown.to_string(), "the error must not reveal which accounts exist");
+    let failures = f
+        .stores
+        .audit
+        .query(&AuditQuery { action: Some(AuditAction::LoginFailed), limit: 10, ..AuditQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 2, "failed sign-ins are audited");
+}
+
+#[tokio::test]
+async fn repeated_failures_throttle_the_account_until_the_window_ends() {
+    let f = fixture(AuthConfig { login_attempts_per_account: 3, ..AuthConfig::default() }).await;
+    register(&f.agent, "ada@example.test").await;
+    for _ in 0..3 {
+        let err =
+            f.agent.login("ada@example.test", "guess guess guess", device("10.0.0.1")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    }
+    let err =
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.2")).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::RateLimited,
+        "even the right password waits once the account is throttled"
+    );
+    assert!(err.retry_after().is_some_and(|d| d > Duration::ZERO), "a throttled sign-in says when to retry");
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_account_failure_count() {
+    let f = fixture(AuthConfig { login_attempts_per_account: 3, ..AuthConfig::default() }).await;
+    register(&f.agent, "ada@example.test").await;
+    for _ in 0..2 {
+        f.agent.login("ada@example.test", "guess guess guess", device("10.0.0.1")).await.unwrap_err();
+    }
+    f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    for _ in 0..2 {
+        let err =
+            f.agent.login("ada@example.test", "guess guess guess", device("10.0.0.1")).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "the count starts over after a success");
+    }
+}
+
+#[tokio::test]
+async fn one_client_address_is_throttled_across_accounts() {
+    let f = fixture(AuthConfig { login_attempts_per_address: 4, ..AuthConfig::default() }).await;
+    for i in 0..4 {
+        let err = f
+            .agent
+            .login(&format!("u{i}@example.test"), "whatever pw", device("203.0.113.7"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    }
+    let err = f.agent.login("u9@example.test", "whatever pw", device("203.0.113.7")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RateLimited);
+    let other = f.agent.login("u9@example.test", "whatever pw", device("198.51.100.1")).await.unwrap_err();
+    assert_eq!(other.kind(), ErrorKind::Unauthenticated, "other addresses are not affected");
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_replayed_token_ends_the_whole_family() {
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    let first = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let second = f.agent.refresh(&first.refresh_token).await.unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token, "every use rotates the refresh token");
+    assert_eq!(second.session.id, first.session.id);
+    f.agent.authenticate(&second.access_token).await.unwrap();
+
+    // An attacker replays the first token: both the thief and the owner lose the session.
+    let err = f.agent.refresh(&first.refresh_token).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(f.agent.refresh(&second.refresh_token).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+    assert_eq!(
+        f.agent.authenticate(&second.access_token).await.unwrap_err().kind(),
+        ErrorKind::Unauthenticated
+    );
+    let reuse = f
+        .stores
+        .audit
+        .query(&AuditQuery {
+            action: Some(AuditAction::TokenReuseDetected),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reuse.len(), 1, "a replay is audited");
+}
+
+#[tokio::test]
+async fn of_two_concurrent_refreshes_exactly_one_wins() {
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let (a, b) = tokio::join!(f.agent.refresh(&pair.refresh_token), f.agent.refresh(&pair.refresh_token));
+    assert_eq!(usize::from(a.is_ok()) + usize::from(b.is_ok()), 1);
+}
+
+#[tokio::test]
+async fn signing_in_beyond_the_cap_ends_the_oldest_session() {
+    let f = fixture(AuthConfig { max_sessions_per_user: 2, ..AuthConfig::default() }).await;
+    register(&f.agent, "ada@example.test").await;
+    let mut pairs = Vec::new();
+    for _ in 0..3 {
+        pairs.push(
+            f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap(),
+        );
+    }
+    assert_eq!(
+        f.agent.authenticate(&pairs[0].access_token).await.unwrap_err().kind(),
+        ErrorKind::Unauthenticated
+    );
+    let me = f.agent.authenticate(&pairs[2].access_token).await.unwrap();
+    let devices: Vec<_> = f.agent.devices(&me).await.unwrap().into_iter().map(|s| s.id).collect();
+    assert_eq!(devices, vec![pairs[1].session.id, pairs[2].session.id]);
+}
+
+#[tokio::test]
+async fn idle_sessions_and_expired_access_tokens_are_refused() {
+    let f = fixture(AuthConfig {
+        session_idle_timeout_secs: 1,
+        access_token_ttl_secs: 1,
+        ..AuthConfig::default()
+    })
+    .await;
+    register(&f.agent, "ada@example.test").await;
+    let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let err = f.agent.authenticate(&pair.access_token).await.unwrap_err();
+    assert_eq!(err.to_string(), "access token expired");
+    let err = f.agent.refresh(&pair.refresh_token).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "an idle session cannot be refreshed");
+}
+
+#[tokio::test]
+async fn api_keys_authenticate_until_revoked_and_only_their_owner_revokes_them() {
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    register(&f.agent, "bob@example.test").await;
+    let ada_pair =
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let ada = f.agent.authenticate(&ada_pair.access_token).await.unwrap();
+    let bob_pair =
+        f.agent.login("bob@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let bob = f.agent.authenticate(&bob_pair.access_token).await.unwrap();
+
+    let key = f.agent.create_api_key(&ada, "ci").await.unwrap();
+    assert!(key.key.starts_with("amp_"));
+    let via_key = f.agent.authenticate(&key.key).await.unwrap();
+    assert_eq!(via_key.user, ada.user);
+    assert_eq!(via_key.session(), None);
+    let listed = f.agent.list_api_keys(&ada).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!serde_json::to_string(&listed).unwrap().contains(&key.key), "listings never show the key");
+
+    let err = f.agent.revoke_api_key(&bob, key.record.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "another user's key is not even acknowledged");
+    f.agent.authenticate(&key.key).await.unwrap();
+    f.agent.revoke_api_key(&ada, key.record.id).await.unwrap();
+    assert_eq!(f.agent.authenticate(&key.key).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+    assert_eq!(f.agent.authenticate("amp_forged").await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_device_of_another_person_cannot_be_revoked() {
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    register(&f.agent, "bob@example.test").await;
+    let ada_pair =
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let bob_pair =
+        f.agent.login("bob@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let bob = f.agent.authenticate(&bob_pair.access_token).await.unwrap();
+    let err = f.agent.revoke_device(&bob, ada_pair.session.id).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    f.agent.authenticate(&ada_pair.access_token).await.unwrap();
+}
+
+#[tokio::test]
+async fn registration_checks_input_and_can_be_closed() {
+    let f = fixture(AuthConfig::default()).await;
+    let short =
+        Registration { email: "ada@example.test".into(), password: "short".into(), display_name: None };
+    assert_eq!(f.agent.register(short).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    register(&f.agent, "ada@example.test").await;
+    let dup = Registration {
+        email: "ADA@example.test".into(),
+        password: "another long one".into(),
+        display_name: None,
+    };
+    assert_eq!(f.agent.register(dup).await.unwrap_err().kind(), ErrorKind::Conflict);
+
+    let closed = fixture(AuthConfig { open_registration: false, ..AuthConfig::default() }).await;
+    let r = Registration {
+        email: "x@example.test".into(),
+        password: "long enough pw".into(),
+        display_name: None,
+    };
+    assert_eq!(closed.agent.register(r).await.unwrap_err().kind(), ErrorKind::Forbidden);
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_or_use_its_keys() {
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let ada = f.agent.authenticate(&pair.access_token).await.unwrap();
+    let key = f.agent.create_api_key(&ada, "ci").await.unwrap();
+    f.stores.users.set_disabled(ada.user, true).await.unwrap();
+    let err =
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(f.agent.authenticate(&key.key).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+}

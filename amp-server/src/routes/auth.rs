@@ -1,0 +1,106 @@
+//! `/auth/*`: accounts, sign-in, token refresh, sign-out and API keys. Each handler parses,
+//! calls the Session agent once, and maps the result.
+
+use amp_agents::session::{DeviceLogin, NewApiKey, Registration, TokenPair};
+use amp_core::store::ApiKeyRecord;
+use amp_core::{ApiKeyId, DeviceId, User};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{Body, Caller, ClientAddr};
+use crate::state::AppState;
+
+/// `POST /auth/register`.
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    Body(r): Body<Registration>,
+) -> Result<(StatusCode, Json<User>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.session().register(r).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Login {
+    email: String,
+    password: String,
+    #[serde(default)]
+    device_id: Option<DeviceId>,
+    #[serde(default)]
+    device_name: Option<String>,
+}
+
+/// `POST /auth/login`.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    Body(l): Body<Login>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let device = DeviceLogin { device: l.device_id, device_name: l.device_name, client_addr };
+    Ok(Json(state.session().login(&l.email, &l.password, device).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Refresh {
+    refresh_token: String,
+}
+
+/// `POST /auth/refresh`.
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    Body(r): Body<Refresh>,
+) -> Result<Json<TokenPair>, ApiError> {
+    Ok(Json(state.session().refresh(&r.refresh_token).await?))
+}
+
+/// `GET /auth/verify`: whether the bearer credential is valid, and whose it is.
+pub(crate) async fn verify(Caller(caller): Caller) -> Json<Value> {
+    Json(json!({ "valid": true, "user_id": caller.user, "auth": caller.method }))
+}
+
+/// `DELETE /auth/logout`: ends the caller's device session at once.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
+    state.session().logout(&caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateKey {
+    name: String,
+}
+
+/// `POST /auth/api-keys`: the key is in this response and nowhere else, ever.
+pub(crate) async fn create_api_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Body(k): Body<CreateKey>,
+) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
+    Ok((StatusCode::CREATED, Json(state.session().create_api_key(&caller, &k.name).await?)))
+}
+
+/// `GET /auth/api-keys`.
+pub(crate) async fn list_api_keys(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<ApiKeyRecord>>, ApiError> {
+    Ok(Json(state.session().list_api_keys(&caller).await?))
+}
+
+/// `DELETE /auth/api-keys/{id}`.
+pub(crate) async fn revoke_api_key(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: ApiKeyId = id.parse()?;
+    state.session().revoke_api_key(&caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
