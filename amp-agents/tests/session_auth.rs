@@ -8,8 +8,8 @@ use amp_agents::session::{DeviceLogin, Registration};
 use amp_core::audit::{AuditAction, AuditQuery};
 use amp_core::config::AuthConfig;
 use amp_core::{ErrorKind, Secret, Stores};
-use amp_providers::MemoryRateLimiter;
 use amp_providers::sql::{PoolOptions, SqliteStores};
+use amp_providers::{MemoryEventBus, MemoryRateLimiter};
 
 struct Fixture {
     agent: SessionAgent,
@@ -23,7 +23,9 @@ async fn fixture(config: AuthConfig) -> Fixture {
         Arc::new(SqliteStores::open(&dir.path().join("amp.db"), &PoolOptions::default()).await.unwrap());
     let stores = sql.stores();
     let config = AuthConfig { jwt_secret: Some(Secret::new("test-signing-key-".repeat(3))), ..config };
-    let agent = SessionAgent::new(stores.clone(), Arc::new(MemoryRateLimiter::new()), config).unwrap();
+    let events = Arc::new(MemoryEventBus::new(&amp_core::config::EventBusConfig::default()));
+    let agent =
+        SessionAgent::new(stores.clone(), Arc::new(MemoryRateLimiter::new()), events, config).unwrap();
     Fixture { agent, stores, _dir: dir }
 }
 
@@ -287,4 +289,56 @@ async fn a_disabled_account_cannot_sign_in_or_use_its_keys() {
         f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated);
     assert_eq!(f.agent.authenticate(&key.key).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_change_on_one_device_reaches_the_others_in_order_and_resumes_after_a_reconnect() {
+    use futures::StreamExt;
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    let laptop =
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let phone = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.2")).await.unwrap();
+    let laptop = f.agent.authenticate(&laptop.access_token).await.unwrap();
+    let phone = f.agent.authenticate(&phone.access_token).await.unwrap();
+
+    let mut on_phone = f.agent.follow(&phone, None).await.unwrap();
+    let prefs = amp_core::Preferences { theme: Some("dark".into()), ..Default::default() };
+    f.agent.update_preferences(&laptop, prefs).await.unwrap();
+    let first = on_phone.next().await.unwrap().unwrap();
+    assert_eq!(first.payload["type"], "preferences");
+    assert_eq!(first.payload["data"]["theme"], "dark");
+    assert_eq!(first.payload["from_session"], serde_json::json!(laptop.session()));
+    drop(on_phone);
+
+    f.agent.push(&laptop, serde_json::json!({"open_conversation": "c1"})).await.unwrap();
+    f.agent.push(&laptop, serde_json::json!({"open_conversation": "c2"})).await.unwrap();
+    let mut resumed = f.agent.follow(&phone, Some(first.id)).await.unwrap();
+    for want in ["c1", "c2"] {
+        let ev = resumed.next().await.unwrap().unwrap();
+        assert_eq!(ev.payload["data"]["open_conversation"], want, "missed events replay in order");
+    }
+}
+
+#[tokio::test]
+async fn another_persons_changes_never_reach_my_devices_and_bad_pushes_are_refused() {
+    use futures::StreamExt;
+    let f = fixture(AuthConfig::default()).await;
+    register(&f.agent, "ada@example.test").await;
+    register(&f.agent, "bob@example.test").await;
+    let ada = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let bob = f.agent.login("bob@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let ada = f.agent.authenticate(&ada.access_token).await.unwrap();
+    let bob = f.agent.authenticate(&bob.access_token).await.unwrap();
+    let mut ada_feed = f.agent.follow(&ada, None).await.unwrap();
+    f.agent.push(&bob, serde_json::json!({"secret": "bob's"})).await.unwrap();
+    let mine = f.agent.push(&ada, serde_json::json!({"mine": true})).await.unwrap();
+    assert_eq!(ada_feed.next().await.unwrap().unwrap().id, mine, "only my own events arrive");
+
+    assert_eq!(
+        f.agent.push(&ada, serde_json::json!([1, 2])).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let huge = serde_json::json!({"blob": "x".repeat(70_000)});
+    assert_eq!(f.agent.push(&ada, huge).await.unwrap_err().kind(), ErrorKind::PayloadTooLarge);
 }

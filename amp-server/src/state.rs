@@ -27,8 +27,12 @@ impl AppState {
         let stores = amp_providers::sql::open_stores(&config).await?;
         let cache = Arc::new(MemoryCache::new(&config.cache));
         let events = Arc::new(MemoryEventBus::new(&config.events));
-        let session =
-            SessionAgent::new(stores.clone(), Arc::new(MemoryRateLimiter::new()), config.auth.clone())?;
+        let session = SessionAgent::new(
+            stores.clone(),
+            Arc::new(MemoryRateLimiter::new()),
+            events.clone(),
+            config.auth.clone(),
+        )?;
         Ok(AppState::new(Arc::new(config), cache, events, stores, session))
     }
 

@@ -237,6 +237,7 @@ impl SessionAgent {
         self.stores.sessions.revoke_session(session, now()).await?;
         self.audit(Some(principal.user), AuditAction::Logout, &format!("session:{session}"), true, &None)
             .await;
+        self.publish(principal, "device_signed_out", json!({ "session": session })).await?;
         Ok(())
     }
 
@@ -292,6 +293,7 @@ impl SessionAgent {
         match self.stores.sessions.get_session(session).await? {
             Some(s) if s.user == principal.user => {
                 self.stores.sessions.revoke_session(session, now()).await?;
+                self.publish(principal, "device_signed_out", json!({ "session": session })).await?;
                 self.audit(
                     Some(principal.user),
                     AuditAction::TokenRevoked,
@@ -315,9 +317,11 @@ impl SessionAgent {
             .ok_or_else(|| Error::unauthenticated("account not found"))
     }
 
-    /// Replaces the caller's preferences.
+    /// Replaces the caller's preferences and tells their other devices.
     pub async fn update_preferences(&self, principal: &Principal, preferences: Preferences) -> Result<User> {
-        self.stores.users.update_preferences(principal.user, preferences).await
+        let user = self.stores.users.update_preferences(principal.user, preferences).await?;
+        self.publish(principal, "preferences", json!(user.preferences)).await?;
+        Ok(user)
     }
 
     /// Records an audit event. Failing to audit must not fail the action, but is logged loudly.

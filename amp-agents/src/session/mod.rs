@@ -10,11 +10,12 @@ mod accounts;
 mod api_keys;
 mod passwords;
 mod secrets;
+pub mod sync;
 
 use std::sync::Arc;
 
 use amp_core::config::AuthConfig;
-use amp_core::{DeviceSession, RateLimiter, Result, Secret, Stores};
+use amp_core::{DeviceSession, EventBus, RateLimiter, Result, Secret, Stores};
 use serde::{Deserialize, Serialize};
 
 use access_token::AccessTokens;
@@ -41,14 +42,20 @@ pub struct TokenPair {
 pub struct SessionAgent {
     stores: Stores,
     limiter: Arc<dyn RateLimiter>,
+    events: Arc<dyn EventBus>,
     config: Arc<AuthConfig>,
     tokens: Arc<AccessTokens>,
 }
 
 impl SessionAgent {
-    /// An agent over these stores and counters. Without `auth.jwt_secret`, a random signing
-    /// key is made (see [`AuthConfig::jwt_secret`]).
-    pub fn new(stores: Stores, limiter: Arc<dyn RateLimiter>, config: AuthConfig) -> Result<Self> {
+    /// An agent over these stores, counters and event bus. Without `auth.jwt_secret`, a
+    /// random signing key is made (see [`AuthConfig::jwt_secret`]).
+    pub fn new(
+        stores: Stores,
+        limiter: Arc<dyn RateLimiter>,
+        events: Arc<dyn EventBus>,
+        config: AuthConfig,
+    ) -> Result<Self> {
         let secret = match &config.jwt_secret {
             Some(s) => s.clone(),
             None => {
@@ -57,6 +64,6 @@ impl SessionAgent {
             }
         };
         let tokens = Arc::new(AccessTokens::new(&secret, &config.issuer));
-        Ok(SessionAgent { stores, limiter, config: Arc::new(config), tokens })
+        Ok(SessionAgent { stores, limiter, events, config: Arc::new(config), tokens })
     }
 }

@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/api-keys/{id}", delete(auth::revoke_api_key))
         .route("/session/current", get(session::current))
         .route("/session/update", put(session::update))
+        .route("/session/sync", get(session::follow).post(session::push))
+        .route("/agents/session/sync", post(session::push))
         .route("/agents/session/status", get(session::status))
         .route("/agents/session/devices", get(session::devices))
         .route("/agents/session/devices/{id}", delete(session::revoke_device))
