@@ -13,17 +13,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use amp_core::model::DeploymentTimeouts;
 use amp_core::{Embedder, Error, Result, Secret};
 use async_trait::async_trait;
-use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::chat::openai::{OPENAI_BASE_URL, OpenAiConfig, OpenAiFlavor};
-use crate::http::{self, KeyScrubber, StreamClock, StreamTimeouts};
+use crate::http::{self, JsonEndpoint, JsonEndpointParts, KeyScrubber, StreamTimeouts};
 
 /// Inputs per request when the config does not say: small enough for local servers,
 /// large enough that OpenAI's per-request overhead is amortised.
@@ -116,13 +114,8 @@ struct EmbeddingData {
 /// L2-normalized here, since not every compatible server normalizes.
 #[derive(Clone)]
 pub struct OpenAiEmbedder {
-    name: Arc<str>,
+    endpoint: JsonEndpoint,
     model: String,
-    url: String,
-    headers: HeaderMap,
-    client: reqwest::Client,
-    timeouts: StreamTimeouts,
-    scrubber: KeyScrubber,
     dimension: usize,
     max_input_tokens: usize,
     batch_size: usize,
@@ -154,14 +147,19 @@ impl OpenAiEmbedder {
             timeouts: config.timeouts,
             context_window: None,
         };
-        Ok(OpenAiEmbedder {
+        let endpoint = JsonEndpoint::new(JsonEndpointParts {
             headers: endpoint.header_map()?,
             url: endpoint.url("embeddings"),
             scrubber: KeyScrubber::new(endpoint.api_key.as_ref()),
-            name: config.name.into(),
-            model: config.model,
+            name: config.name,
             client,
             timeouts: StreamTimeouts::from(&config.timeouts),
+            context_window: None,
+            status_error: crate::chat::openai::status_error,
+        });
+        Ok(OpenAiEmbedder {
+            endpoint,
+            model: config.model,
             dimension: config.dimension,
             max_input_tokens: config.max_input_tokens,
             batch_size: config.batch_size,
@@ -170,27 +168,14 @@ impl OpenAiEmbedder {
 
     /// The name used in logs and errors.
     pub fn name(&self) -> &str {
-        &self.name
+        self.endpoint.name()
     }
 
     async fn embed_batch(&self, batch: &[String]) -> Result<Vec<Vec<f32>>> {
-        let clock = StreamClock::start(self.timeouts);
-        let request = self
-            .client
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .json(&EmbeddingRequest { model: &self.model, input: batch });
-        let response = http::send(request, &clock, &self.name).await?;
-        if !response.status().is_success() {
-            let body = http::read_error_body(response, &clock, &self.name).await?;
-            tracing::debug!(status = body.status, "upstream answered with an error");
-            return Err(crate::chat::openai::status_error(&self.name, &body, &self.scrubber, None));
-        }
-        let bytes = match clock.run(response.bytes()).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(err)) => return Err(http::transport_error(&self.name, err, &clock)),
-            Err(stage) => return Err(clock.error(stage, &self.name)),
-        };
+        let clock = self.endpoint.start_clock();
+        let body = EmbeddingRequest { model: &self.model, input: batch };
+        let response = self.endpoint.post(&body, &clock).await?;
+        let bytes = self.endpoint.read_body(response, &clock).await?;
         let parsed: EmbeddingResponse =
             serde_json::from_slice(&bytes).map_err(|e| self.invalid(e.to_string()))?;
         self.in_input_order(parsed.data, batch.len())
@@ -226,10 +211,10 @@ impl OpenAiEmbedder {
 
     fn invalid(&self, what: String) -> Error {
         Error::Upstream {
-            service: self.name.to_string(),
+            service: self.name().to_string(),
             status: None,
             retryable: false,
-            message: format!("malformed embeddings response: {}", self.scrubber.scrub(&what)),
+            message: format!("malformed embeddings response: {}", self.endpoint.scrubber().scrub(&what)),
             retry_after: None,
             source: None,
         }
@@ -250,9 +235,9 @@ fn normalized(mut v: Vec<f32>) -> Vec<f32> {
 impl std::fmt::Debug for OpenAiEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiEmbedder")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("model", &self.model)
-            .field("url", &self.url)
+            .field("url", &self.endpoint.url())
             .finish()
     }
 }
@@ -277,7 +262,7 @@ impl Embedder for OpenAiEmbedder {
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let span =
-            tracing::info_span!("embed", service = %self.name, model = %self.model, inputs = texts.len());
+            tracing::info_span!("embed", service = %self.name(), model = %self.model, inputs = texts.len());
         async {
             let mut vectors = Vec::with_capacity(texts.len());
             for batch in texts.chunks(self.batch_size) {

@@ -7,6 +7,7 @@
 //! lands once.
 
 mod client;
+mod endpoint;
 mod error;
 mod retry_after;
 mod scrub;
@@ -14,6 +15,7 @@ mod sse;
 mod timeouts;
 
 pub use client::{build_client, extra_headers, send};
+pub use endpoint::{JsonEndpoint, JsonEndpointParts, StatusErrorMapper, malformed};
 pub use error::{
     UpstreamErrorBody, first_number_after, read_error_body, status_is_retryable, transport_error,
     upstream_status_error,

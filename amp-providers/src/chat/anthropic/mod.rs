@@ -24,17 +24,14 @@ mod request;
 mod response;
 mod stream;
 
-use std::sync::Arc;
-
 use amp_core::model::{Deployment, ModelSpec};
 use amp_core::{ChatModel, ChatRequest, ChatResponse, ChatStream, ModelId, Result};
 use async_trait::async_trait;
-use reqwest::header::HeaderMap;
 use tracing::Instrument;
 
 pub use config::{ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicConfig, DEFAULT_MAX_TOKENS};
 
-use crate::http::{self, KeyScrubber, StreamClock, StreamTimeouts};
+use crate::http::{self, JsonEndpoint, JsonEndpointParts, KeyScrubber, StreamTimeouts};
 use request::MessagesRequest;
 use stream::AnthropicStreamDecoder;
 
@@ -43,15 +40,9 @@ use stream::AnthropicStreamDecoder;
 /// Cheap to clone; clones share the connection pool.
 #[derive(Clone)]
 pub struct AnthropicChat {
-    name: Arc<str>,
+    endpoint: JsonEndpoint,
     model: String,
     default_max_tokens: u32,
-    url: String,
-    headers: HeaderMap,
-    client: reqwest::Client,
-    timeouts: StreamTimeouts,
-    scrubber: KeyScrubber,
-    context_window: Option<u32>,
 }
 
 impl AnthropicChat {
@@ -63,17 +54,17 @@ impl AnthropicChat {
 
     /// A client that shares `client`'s connection pool (and its connect timeout) with others.
     pub fn with_client(config: AnthropicConfig, client: reqwest::Client) -> Result<Self> {
-        Ok(AnthropicChat {
+        let endpoint = JsonEndpoint::new(JsonEndpointParts {
             headers: config.header_map()?,
             url: config.url(),
-            name: config.name.into(),
-            model: config.model,
-            default_max_tokens: config.default_max_tokens,
+            name: config.name,
             client,
             timeouts: StreamTimeouts::from(&config.timeouts),
             scrubber: KeyScrubber::new(config.api_key.as_ref()),
             context_window: config.context_window,
-        })
+            status_error: error::status_error,
+        });
+        Ok(AnthropicChat { endpoint, model: config.model, default_max_tokens: config.default_max_tokens })
     }
 
     /// The client for one deployment of a registry model; see [`AnthropicConfig::from_deployment`].
@@ -85,26 +76,14 @@ impl AnthropicChat {
     pub fn upstream_model(&self) -> &str {
         &self.model
     }
-
-    /// Sends the body and returns the response if its status is a success.
-    async fn post(&self, body: &MessagesRequest<'_>, clock: &StreamClock) -> Result<reqwest::Response> {
-        let request = self.client.post(&self.url).headers(self.headers.clone()).json(body);
-        let response = http::send(request, clock, &self.name).await?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let body = http::read_error_body(response, clock, &self.name).await?;
-        tracing::debug!(status = body.status, "upstream answered with an error");
-        Err(error::status_error(&self.name, &body, &self.scrubber, self.context_window))
-    }
 }
 
 impl std::fmt::Debug for AnthropicChat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AnthropicChat")
-            .field("name", &self.name)
+            .field("name", self.endpoint.name())
             .field("model", &self.model)
-            .field("url", &self.url)
+            .field("url", &self.endpoint.url())
             .finish()
     }
 }
@@ -112,22 +91,19 @@ impl std::fmt::Debug for AnthropicChat {
 #[async_trait]
 impl ChatModel for AnthropicChat {
     fn name(&self) -> &str {
-        &self.name
+        self.endpoint.name()
     }
 
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse> {
         request.validate()?;
-        let span = tracing::info_span!("chat.complete", service = %self.name, model = %self.model);
+        let name = self.endpoint.name();
+        let span = tracing::info_span!("chat.complete", service = %name, model = %self.model);
         async {
-            let clock = StreamClock::start(self.timeouts);
+            let clock = self.endpoint.start_clock();
             let body = MessagesRequest::new(request, &self.model, self.default_max_tokens, false)?;
-            let response = self.post(&body, &clock).await?;
-            let bytes = match clock.run(response.bytes()).await {
-                Ok(Ok(bytes)) => bytes,
-                Ok(Err(err)) => return Err(http::transport_error(&self.name, err, &clock)),
-                Err(stage) => return Err(clock.error(stage, &self.name)),
-            };
-            let answer = response::parse_message(&bytes, &self.name, &self.model)?;
+            let response = self.endpoint.post(&body, &clock).await?;
+            let bytes = self.endpoint.read_body(response, &clock).await?;
+            let answer = response::parse_message(&bytes, name, &self.model)?;
             if let Some(usage) = answer.usage {
                 tracing::debug!(
                     prompt_tokens = usage.prompt_tokens,
@@ -142,14 +118,18 @@ impl ChatModel for AnthropicChat {
 
     async fn stream(&self, request: &ChatRequest) -> Result<ChatStream> {
         request.validate()?;
-        let span = tracing::info_span!("chat.stream", service = %self.name, model = %self.model);
+        let name = self.endpoint.name();
+        let span = tracing::info_span!("chat.stream", service = %name, model = %self.model);
         async {
-            let clock = StreamClock::start(self.timeouts);
+            let clock = self.endpoint.start_clock();
             let body = MessagesRequest::new(request, &self.model, self.default_max_tokens, true)?;
-            let response = self.post(&body, &clock).await?;
-            let decoder =
-                AnthropicStreamDecoder::new(self.name.clone(), self.model.clone(), self.scrubber.clone());
-            http::wait_for_first_token(http::decode_sse(response, decoder, clock, self.name.clone())).await
+            let response = self.endpoint.post(&body, &clock).await?;
+            let decoder = AnthropicStreamDecoder::new(
+                name.clone(),
+                self.model.clone(),
+                self.endpoint.scrubber().clone(),
+            );
+            http::wait_for_first_token(http::decode_sse(response, decoder, clock, name.clone())).await
         }
         .instrument(span)
         .await

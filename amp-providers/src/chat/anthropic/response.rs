@@ -1,6 +1,6 @@
 //! The Messages API response body → [`ChatResponse`].
 
-use amp_core::{ChatMessage, ChatResponse, Error, FinishReason, Result, ToolCall, Usage};
+use amp_core::{ChatMessage, ChatResponse, FinishReason, Result, ToolCall, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -62,17 +62,7 @@ pub(crate) fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-/// An upstream answer this client cannot read: the same request would get the same answer.
-pub(crate) fn malformed(service: &str, what: impl std::fmt::Display) -> Error {
-    Error::Upstream {
-        service: service.to_owned(),
-        status: None,
-        retryable: false,
-        message: format!("malformed response: {what}"),
-        retry_after: None,
-        source: None,
-    }
-}
+pub(crate) use crate::http::malformed;
 
 /// Parses a complete (unstreamed) answer: text blocks concatenated, tool-use blocks as
 /// tool calls with their input as JSON text.

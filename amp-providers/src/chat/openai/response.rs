@@ -1,6 +1,6 @@
 //! The Chat Completions response body → [`ChatResponse`].
 
-use amp_core::{ChatMessage, ChatResponse, Error, FinishReason, Result, ToolCall, Usage};
+use amp_core::{ChatMessage, ChatResponse, FinishReason, Result, ToolCall, Usage};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -65,17 +65,7 @@ pub(crate) fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-/// An upstream answer this client cannot read: the same request would get the same answer.
-pub(crate) fn malformed(service: &str, what: impl std::fmt::Display) -> Error {
-    Error::Upstream {
-        service: service.to_owned(),
-        status: None,
-        retryable: false,
-        message: format!("malformed response: {what}"),
-        retry_after: None,
-        source: None,
-    }
-}
+pub(crate) use crate::http::malformed;
 
 /// Parses a complete (unstreamed) answer. Only the first choice is read: AMP never asks for more.
 pub(crate) fn parse_completion(body: &[u8], service: &str, fallback_model: &str) -> Result<ChatResponse> {
