@@ -170,6 +170,45 @@ pub struct AuthConfig {
     pub login_attempts_per_address: u32,
     /// The throttling window in seconds. Default 900.
     pub login_window_secs: u64,
+    /// Single sign-on with an external OpenID Connect provider (`POST /auth/sso`). Default
+    /// none: SSO is off.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// An external OpenID Connect provider whose ID tokens sign people in.
+///
+/// ```toml
+/// [auth.oidc]
+/// issuer = "https://sso.example.com"
+/// audience = "amp"
+/// jwks_url = "https://sso.example.com/pf/JWKS"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's `iss`, exactly as it appears in its tokens.
+    pub issuer: String,
+    /// The client id AMP is registered under; ID tokens must name it in `aud`.
+    pub audience: String,
+    /// Where the provider publishes its signing keys (JWKS).
+    pub jwks_url: String,
+    /// The claim holding the person's email, used to match existing accounts and to
+    /// create new ones. Default `email`.
+    #[serde(default = "default_email_claim")]
+    pub email_claim: String,
+    /// The JWKS is fetched again when a token names a key not seen yet (the provider
+    /// rotated its keys), but at most once per this many seconds, so tokens with made-up
+    /// key ids cannot make AMP hammer the provider. Default 30.
+    #[serde(default = "default_jwks_refresh_min_secs")]
+    pub jwks_refresh_min_secs: u64,
+}
+
+fn default_jwks_refresh_min_secs() -> u64 {
+    30
+}
+
+fn default_email_claim() -> String {
+    "email".to_owned()
 }
 
 impl Default for AuthConfig {
@@ -186,6 +225,7 @@ impl Default for AuthConfig {
             login_attempts_per_account: 5,
             login_attempts_per_address: 30,
             login_window_secs: 900,
+            oidc: None,
         }
     }
 }

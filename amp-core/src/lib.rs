@@ -73,6 +73,7 @@ pub use traits::event_bus::{Event, EventBus, EventId, EventStream};
 pub use traits::extractor::{ExtractedDocument, ExtractedPage, Extractor};
 pub use traits::index::{KeywordEntry, KeywordIndex, VectorEntry, VectorIndex};
 pub use traits::job_queue::{Job, JobQueue, JobState, NewJob};
+pub use traits::key_source::JwksSource;
 pub use traits::rate_limiter::{RateDecision, RateLimit, RateLimiter};
 pub use traits::scanner::{ScanVerdict, Scanner};
 pub use traits::tokenizer::Tokenizer;

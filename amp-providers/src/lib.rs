@@ -12,6 +12,7 @@
 //! | [`Cache`](amp_core::Cache) | [`MemoryCache`] (LRU, entry and byte bounds, TTL), [`redis::RedisCache`] (`redis`) |
 //! | [`EventBus`](amp_core::EventBus) | [`MemoryEventBus`] (ordered ids, bounded replay, bounded subscribers), [`redis::RedisEventBus`] (`redis`) |
 //! | [`RateLimiter`](amp_core::RateLimiter) | [`MemoryRateLimiter`], [`redis::RedisRateLimiter`] (`redis`) |
+//! | [`JwksSource`](amp_core::JwksSource) | `jwks::HttpJwksSource` (`http-client`: an OpenID Connect provider's published keys) |
 //! | the store traits ([`Stores`](amp_core::Stores)) | [`sql::SqliteStores`] (`sqlite`, the embedded default), [`sql::PostgresStores`] (`postgres`); [`redis::RedisSessionStore`] for sessions (`redis`) |
 //!
 //! [`mock`] (feature `mock`) holds loopback servers that speak the OpenAI and Anthropic wire
@@ -25,6 +26,8 @@ pub mod embed;
 pub mod event_bus;
 #[cfg(feature = "http-client")]
 pub mod http;
+#[cfg(feature = "http-client")]
+pub mod jwks;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod rate_limit;

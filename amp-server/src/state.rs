@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use amp_agents::SessionAgent;
 use amp_core::{AmpConfig, Cache, EventBus, Stores};
+use amp_providers::jwks::HttpJwksSource;
 use amp_providers::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
 
 /// The server's shared state: configuration, backends, agents and readiness.
@@ -23,16 +24,20 @@ pub struct AppState {
 impl AppState {
     /// Opens the backends `config` names (by default the embedded ones: SQLite under the
     /// data dir, in-process cache, event bus and counters) and builds the agents on them.
+    /// With `auth.oidc`, single sign-on fetches the provider's keys from its `jwks_url`.
     pub async fn open(config: AmpConfig) -> amp_core::Result<AppState> {
         let stores = amp_providers::sql::open_stores(&config).await?;
         let cache = Arc::new(MemoryCache::new(&config.cache));
         let events = Arc::new(MemoryEventBus::new(&config.events));
-        let session = SessionAgent::new(
+        let mut session = SessionAgent::new(
             stores.clone(),
             Arc::new(MemoryRateLimiter::new()),
             events.clone(),
             config.auth.clone(),
         )?;
+        if let Some(oidc) = &config.auth.oidc {
+            session = session.with_oidc(Arc::new(HttpJwksSource::new(oidc.jwks_url.clone())?));
+        }
         Ok(AppState::new(Arc::new(config), cache, events, stores, session))
     }
 

@@ -24,3 +24,27 @@ fn the_example_config_names_every_variable_it_needs() {
     let err = AmpConfig::from_toml_str(text, &|_| None, std::iter::empty()).unwrap_err().to_string();
     assert!(err.contains("is not set"), "{err}");
 }
+
+#[test]
+fn the_commented_single_sign_on_example_loads_when_uncommented() {
+    let text = include_str!("../../amp.example.toml");
+    let mut in_block = false;
+    let uncommented: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("# [auth.oidc]") {
+                in_block = true;
+            } else if line.trim().is_empty() {
+                in_block = false;
+            }
+            if in_block { line.trim_start_matches("# ") } else { line }
+        })
+        .collect();
+    let text = uncommented.join("\n");
+    let env = |name: &str| Some(format!("value-of-{name}"));
+    let config =
+        AmpConfig::from_toml_str(&text, &env, std::iter::empty()).expect("the SSO example must load");
+    let oidc = config.auth.oidc.expect("the example configures SSO once uncommented");
+    assert_eq!(oidc.jwks_url, "https://sso.example.com/pf/JWKS");
+    assert_eq!((oidc.email_claim.as_str(), oidc.jwks_refresh_min_secs), ("email", 30));
+}

@@ -124,7 +124,7 @@ impl SessionAgent {
         Ok(pair)
     }
 
-    async fn throttle(&self, key: &str, limit: RateLimit) -> Result<()> {
+    pub(crate) async fn throttle(&self, key: &str, limit: RateLimit) -> Result<()> {
         let decision = self.limiter.hit(key, limit).await?;
         if decision.allowed {
             Ok(())

@@ -1,5 +1,9 @@
 //! The Session agent: accounts, sign-in and tokens, device sessions and API keys.
 //!
+//! Single sign-on: ID tokens of the external OpenID Connect provider in `auth.oidc` are
+//! checked against its published keys, and the person is matched to a local account (by
+//! linked identity, then by verified email) or given a new one.
+//!
 //! Tokens: a short-lived JWT access token (15 minutes by default) names the user and the
 //! device session, and every request checks that session is still live, so signing out
 //! ends access at once. Opaque refresh tokens rotate on every use; presenting one that was
@@ -8,19 +12,23 @@
 mod access_token;
 mod accounts;
 mod api_keys;
+mod oidc;
 mod passwords;
 mod secrets;
+mod sso;
 pub mod sync;
+pub mod workspaces;
 
 use std::sync::Arc;
 
 use amp_core::config::AuthConfig;
-use amp_core::{DeviceSession, EventBus, RateLimiter, Result, Secret, Stores};
+use amp_core::{DeviceSession, EventBus, JwksSource, RateLimiter, Result, Secret, Stores};
 use serde::{Deserialize, Serialize};
 
 use access_token::AccessTokens;
 pub use accounts::{DeviceLogin, Registration};
 pub use api_keys::NewApiKey;
+use oidc::OidcVerifier;
 
 /// What a successful sign-in or refresh returns to the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +53,8 @@ pub struct SessionAgent {
     events: Arc<dyn EventBus>,
     config: Arc<AuthConfig>,
     tokens: Arc<AccessTokens>,
+    /// Set when `auth.oidc` is configured and a key source was given.
+    oidc: Option<Arc<OidcVerifier>>,
 }
 
 impl SessionAgent {
@@ -64,6 +74,25 @@ impl SessionAgent {
             }
         };
         let tokens = Arc::new(AccessTokens::new(&secret, &config.issuer));
-        Ok(SessionAgent { stores, limiter, events, config: Arc::new(config), tokens })
+        Ok(SessionAgent { stores, limiter, events, config: Arc::new(config), tokens, oidc: None })
+    }
+
+    /// Enables single sign-on ([`SessionAgent::login_with_id_token`]) with the provider of
+    /// `auth.oidc`, whose signing keys `keys` fetches. Without `auth.oidc` this changes
+    /// nothing: which provider to trust is configuration, never a default.
+    ///
+    /// ```no_run
+    /// # fn wire(agent: amp_agents::SessionAgent, keys: std::sync::Arc<dyn amp_core::JwksSource>) {
+    /// let agent = agent.with_oidc(keys);
+    /// # let _ = agent; }
+    /// ```
+    pub fn with_oidc(mut self, keys: Arc<dyn JwksSource>) -> Self {
+        match &self.config.oidc {
+            Some(oidc) => self.oidc = Some(Arc::new(OidcVerifier::new(keys, oidc.clone()))),
+            None => {
+                tracing::warn!("a JWKS source was given but auth.oidc is not set; single sign-on stays off")
+            }
+        }
+        self
     }
 }

@@ -10,6 +10,7 @@ pub mod event_bus;
 pub mod extractor;
 pub mod index;
 pub mod job_queue;
+pub mod key_source;
 pub mod rate_limiter;
 pub mod scanner;
 pub mod tokenizer;

@@ -45,6 +45,26 @@ pub(crate) async fn login(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct SsoLogin {
+    id_token: String,
+    #[serde(default)]
+    device_id: Option<DeviceId>,
+    #[serde(default)]
+    device_name: Option<String>,
+}
+
+/// `POST /auth/sso`: signs in with an ID token of the configured OpenID Connect provider.
+pub(crate) async fn sso(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    Body(l): Body<SsoLogin>,
+) -> Result<Json<TokenPair>, ApiError> {
+    let device = DeviceLogin { device: l.device_id, device_name: l.device_name, client_addr };
+    Ok(Json(state.session().login_with_id_token(&l.id_token, device).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Refresh {
     refresh_token: String,
 }

@@ -4,6 +4,7 @@ mod auth;
 mod fallback;
 mod health;
 mod session;
+mod workspaces;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
+        .route("/auth/sso", post(auth::sso))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/verify", get(auth::verify))
         .route("/auth/logout", delete(auth::logout))
@@ -34,6 +36,11 @@ pub fn router(state: AppState) -> Router {
         .route("/session/update", put(session::update))
         .route("/session/sync", get(session::follow).post(session::push))
         .route("/agents/session/sync", post(session::push))
+        .route("/workspaces", post(workspaces::create).get(workspaces::list))
+        .route("/workspaces/{id}", get(workspaces::get).put(workspaces::update).delete(workspaces::delete))
+        .route("/workspaces/{id}/members", get(workspaces::members).post(workspaces::set_member))
+        .route("/workspaces/{id}/members/{user}", delete(workspaces::remove_member))
+        .route("/workspaces/{id}/activity", get(workspaces::activity))
         .route("/agents/session/status", get(session::status))
         .route("/agents/session/devices", get(session::devices))
         .route("/agents/session/devices/{id}", delete(session::revoke_device))

@@ -1,0 +1,221 @@
+//! Workspaces and their members. Every method checks the caller's role here, in the agent:
+//! a non-member gets `NotFound` (a workspace's existence is not revealed), a member whose
+//! role is too low gets `Forbidden`.
+
+use amp_core::audit::{AuditAction, AuditEvent, AuditQuery, NewAuditEvent};
+use amp_core::{Error, Membership, Result, UserId, Workspace, WorkspaceId, WorkspaceRole};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::SessionAgent;
+use crate::principal::Principal;
+
+/// The longest workspace name accepted.
+const MAX_NAME_CHARS: usize = 200;
+
+/// A workspace as one member sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MyWorkspace {
+    /// The workspace.
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    /// The caller's role in it.
+    pub role: WorkspaceRole,
+}
+
+fn valid_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::invalid_input(format!("a workspace name needs 1 to {MAX_NAME_CHARS} characters")));
+    }
+    Ok(name.to_owned())
+}
+
+impl SessionAgent {
+    /// The caller's role in `workspace`, required to be at least `needed`.
+    pub async fn require_role(
+        &self,
+        principal: &Principal,
+        workspace: WorkspaceId,
+        needed: WorkspaceRole,
+    ) -> Result<WorkspaceRole> {
+        match self.stores.workspaces.member_role(workspace, principal.user).await? {
+            None => Err(Error::not_found(format!("workspace {workspace}"))),
+            Some(role) if role.allows(needed) => Ok(role),
+            Some(_) => Err(Error::forbidden(
+                format!("this needs the {needed:?} role in the workspace").to_lowercase(),
+            )),
+        }
+    }
+
+    /// Creates a workspace; the caller becomes its owner.
+    pub async fn create_workspace(
+        &self,
+        principal: &Principal,
+        name: &str,
+        context: Option<String>,
+    ) -> Result<Workspace> {
+        let workspace = Workspace {
+            id: WorkspaceId::new(),
+            name: valid_name(name)?,
+            context,
+            created_by: principal.user,
+            created_at: Utc::now(),
+        };
+        self.stores.workspaces.create_workspace(workspace.clone()).await?;
+        self.workspace_activity(
+            principal,
+            workspace.id,
+            AuditAction::MemberChanged,
+            json!({"created": true, "role": "owner"}),
+        )
+        .await;
+        Ok(workspace)
+    }
+
+    /// The workspaces the caller belongs to, with their role.
+    pub async fn my_workspaces(&self, principal: &Principal) -> Result<Vec<MyWorkspace>> {
+        let all = self.stores.workspaces.list_workspaces_for(principal.user).await?;
+        Ok(all.into_iter().map(|(workspace, role)| MyWorkspace { workspace, role }).collect())
+    }
+
+    /// One workspace, for any member.
+    pub async fn workspace(&self, principal: &Principal, id: WorkspaceId) -> Result<MyWorkspace> {
+        let role = self.require_role(principal, id, WorkspaceRole::Viewer).await?;
+        let workspace = self
+            .stores
+            .workspaces
+            .get_workspace(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("workspace {id}")))?;
+        Ok(MyWorkspace { workspace, role })
+    }
+
+    /// Renames a workspace or changes its context (owners only).
+    pub async fn update_workspace(
+        &self,
+        principal: &Principal,
+        id: WorkspaceId,
+        name: Option<String>,
+        context: Option<String>,
+    ) -> Result<Workspace> {
+        self.require_role(principal, id, WorkspaceRole::Owner).await?;
+        let mut workspace = self
+            .stores
+            .workspaces
+            .get_workspace(id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("workspace {id}")))?;
+        if let Some(name) = name {
+            workspace.name = valid_name(&name)?;
+        }
+        if let Some(context) = context {
+            workspace.context = Some(context).filter(|c| !c.trim().is_empty());
+        }
+        self.stores.workspaces.update_workspace(&workspace).await?;
+        Ok(workspace)
+    }
+
+    /// Deletes a workspace and its memberships (owners only).
+    pub async fn delete_workspace(&self, principal: &Principal, id: WorkspaceId) -> Result<()> {
+        self.require_role(principal, id, WorkspaceRole::Owner).await?;
+        self.stores.workspaces.delete_workspace(id).await?;
+        self.workspace_activity(principal, id, AuditAction::Deleted, json!({"workspace": id})).await;
+        Ok(())
+    }
+
+    /// Adds a member by email or changes their role (owners only). The invitee must have an
+    /// account; an unknown email is `NotFound`.
+    pub async fn set_member(
+        &self,
+        principal: &Principal,
+        id: WorkspaceId,
+        email: &str,
+        role: WorkspaceRole,
+    ) -> Result<Membership> {
+        self.require_role(principal, id, WorkspaceRole::Owner).await?;
+        let user = self
+            .stores
+            .users
+            .find_user_by_email(email)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("account {}", email.trim())))?;
+        if user.id == principal.user && role != WorkspaceRole::Owner {
+            self.ensure_another_owner(id, user.id).await?;
+        }
+        let membership = Membership { workspace: id, user: user.id, role, added_at: Utc::now() };
+        self.stores.workspaces.upsert_member(membership.clone()).await?;
+        self.workspace_activity(
+            principal,
+            id,
+            AuditAction::MemberChanged,
+            json!({"user": user.id, "role": role}),
+        )
+        .await;
+        Ok(membership)
+    }
+
+    /// Removes a member (owners only; members may also leave on their own). The last owner
+    /// cannot leave or be removed: delete the workspace instead.
+    pub async fn remove_member(&self, principal: &Principal, id: WorkspaceId, user: UserId) -> Result<()> {
+        let needed = if user == principal.user { WorkspaceRole::Viewer } else { WorkspaceRole::Owner };
+        self.require_role(principal, id, needed).await?;
+        if self.stores.workspaces.member_role(id, user).await? == Some(WorkspaceRole::Owner) {
+            self.ensure_another_owner(id, user).await?;
+        }
+        if !self.stores.workspaces.remove_member(id, user).await? {
+            return Err(Error::not_found(format!("member {user}")));
+        }
+        self.workspace_activity(principal, id, AuditAction::MemberRemoved, json!({"user": user})).await;
+        Ok(())
+    }
+
+    async fn ensure_another_owner(&self, id: WorkspaceId, leaving: UserId) -> Result<()> {
+        let members = self.stores.workspaces.list_members(id).await?;
+        if members.iter().any(|m| m.role == WorkspaceRole::Owner && m.user != leaving) {
+            Ok(())
+        } else {
+            Err(Error::conflict("a workspace needs an owner: make someone else owner first, or delete it"))
+        }
+    }
+
+    /// The members, for any member.
+    pub async fn members(&self, principal: &Principal, id: WorkspaceId) -> Result<Vec<Membership>> {
+        self.require_role(principal, id, WorkspaceRole::Viewer).await?;
+        self.stores.workspaces.list_members(id).await
+    }
+
+    /// The workspace's activity log, newest first, for any member.
+    pub async fn workspace_activity_log(
+        &self,
+        principal: &Principal,
+        id: WorkspaceId,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>> {
+        self.require_role(principal, id, WorkspaceRole::Viewer).await?;
+        let query = AuditQuery { workspace: Some(id), limit: limit.clamp(1, 500), ..AuditQuery::default() };
+        self.stores.audit.query(&query).await
+    }
+
+    async fn workspace_activity(
+        &self,
+        principal: &Principal,
+        workspace: WorkspaceId,
+        action: AuditAction,
+        detail: serde_json::Value,
+    ) {
+        let event = NewAuditEvent {
+            actor: Some(principal.user),
+            action,
+            target: format!("workspace:{workspace}"),
+            workspace: Some(workspace),
+            success: true,
+            client_addr: None,
+            detail,
+        };
+        if let Err(err) = self.stores.audit.append(event).await {
+            tracing::error!(error = %err, ?action, "writing the workspace activity log failed");
+        }
+    }
+}
