@@ -342,3 +342,28 @@ async fn another_persons_changes_never_reach_my_devices_and_bad_pushes_are_refus
     let huge = serde_json::json!({"blob": "x".repeat(70_000)});
     assert_eq!(f.agent.push(&ada, huge).await.unwrap_err().kind(), ErrorKind::PayloadTooLarge);
 }
+
+#[tokio::test]
+async fn sessions_ended_by_the_cap_or_by_a_replayed_refresh_token_are_announced_to_devices() {
+    use futures::StreamExt;
+    let f = fixture(AuthConfig { max_sessions_per_user: 2, ..AuthConfig::default() }).await;
+    register(&f.agent, "ada@example.test").await;
+    let first = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let second =
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let watcher = f.agent.authenticate(&second.access_token).await.unwrap();
+    let mut feed = f.agent.follow(&watcher, None).await.unwrap();
+
+    // A third sign-in pushes the first session out.
+    f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let ev = feed.next().await.unwrap().unwrap();
+    assert_eq!(ev.payload["type"], "device_signed_out");
+    assert_eq!(ev.payload["data"]["session"], serde_json::json!(first.session.id));
+
+    // A replayed refresh token ends the second session.
+    f.agent.refresh(&second.refresh_token).await.unwrap();
+    f.agent.refresh(&second.refresh_token).await.unwrap_err();
+    let ev = feed.next().await.unwrap().unwrap();
+    assert_eq!(ev.payload["type"], "device_signed_out");
+    assert_eq!(ev.payload["data"]["session"], serde_json::json!(second.session.id));
+}

@@ -157,6 +157,7 @@ impl SessionAgent {
             self.stores.sessions.revoke_session(old.id, now).await?;
             self.audit(Some(user), AuditAction::TokenRevoked, &format!("session:{}", old.id), true, &None)
                 .await;
+            self.announce_sign_out(user, old.id).await?;
         }
         self.issue(session, TokenFamilyId::new(), now).await
     }
@@ -204,6 +205,7 @@ impl SessionAgent {
                 RefreshTokenUse::Replayed(t) => {
                     self.stores.sessions.revoke_token_family(t.family, now).await?;
                     self.stores.sessions.revoke_session(t.session, now).await?;
+                    self.announce_sign_out(t.user, t.session).await?;
                     self.audit(
                         Some(t.user),
                         AuditAction::TokenReuseDetected,
@@ -237,7 +239,7 @@ impl SessionAgent {
         self.stores.sessions.revoke_session(session, now()).await?;
         self.audit(Some(principal.user), AuditAction::Logout, &format!("session:{session}"), true, &None)
             .await;
-        self.publish(principal, "device_signed_out", json!({ "session": session })).await?;
+        self.announce_sign_out(principal.user, session).await?;
         Ok(())
     }
 
@@ -293,7 +295,7 @@ impl SessionAgent {
         match self.stores.sessions.get_session(session).await? {
             Some(s) if s.user == principal.user => {
                 self.stores.sessions.revoke_session(session, now()).await?;
-                self.publish(principal, "device_signed_out", json!({ "session": session })).await?;
+                self.announce_sign_out(principal.user, session).await?;
                 self.audit(
                     Some(principal.user),
                     AuditAction::TokenRevoked,

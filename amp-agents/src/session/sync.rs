@@ -1,7 +1,7 @@
 //! Cross-device sync: every change to a person's data is published on their topic, and each
 //! of their devices follows it in order, resuming by event id after a reconnect.
 
-use amp_core::{Error, EventId, EventStream, Result, UserId};
+use amp_core::{Error, EventId, EventStream, Result, SessionId, UserId};
 use serde_json::{Value, json};
 
 use super::SessionAgent;
@@ -41,7 +41,23 @@ impl SessionAgent {
     /// Publishes one change of the caller's data, naming the device it came from so that
     /// device can ignore its own echo.
     pub(crate) async fn publish(&self, principal: &Principal, kind: &str, data: Value) -> Result<EventId> {
-        let event = json!({ "type": kind, "from_session": principal.session(), "data": data });
-        self.events.publish(&topic(principal.user), event).await
+        self.publish_to(principal.user, principal.session(), kind, data).await
+    }
+
+    /// Publishes a change of `user`'s data that `from` (a session, or nobody) made.
+    pub(crate) async fn publish_to(
+        &self,
+        user: UserId,
+        from: Option<SessionId>,
+        kind: &str,
+        data: Value,
+    ) -> Result<EventId> {
+        let event = json!({ "type": kind, "from_session": from, "data": data });
+        self.events.publish(&topic(user), event).await
+    }
+
+    /// Tells `user`'s devices that `session` was signed out, so its sync stream closes.
+    pub(crate) async fn announce_sign_out(&self, user: UserId, session: SessionId) -> Result<EventId> {
+        self.publish_to(user, None, "device_signed_out", json!({ "session": session })).await
     }
 }
