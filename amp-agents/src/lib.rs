@@ -5,12 +5,20 @@
 //! dependencies as `Arc<dyn Trait>` from amp-core, so it runs in any number of replicas that
 //! share the same stores. Every read and write is authorized here, not only in HTTP handlers.
 //!
-//! Today: the [`session`] agent's accounts and tokens.
+//! Today:
+//! - [`SessionAgent`]: accounts, passwords, tokens, API keys, single sign-on, device
+//!   sessions, cross-device sync and workspaces with roles;
+//! - [`Conversations`]: conversations and their messages, personal or in a workspace;
+//! - [`AgentRegistry`]: user-defined agents, private or shared into a workspace.
 
 #![warn(missing_docs)]
 
+pub mod conversations;
 pub mod principal;
+pub mod registry;
 pub mod session;
 
+pub use conversations::Conversations;
 pub use principal::{AuthMethod, Principal};
+pub use registry::{AgentRegistry, AgentSpec};
 pub use session::SessionAgent;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amp_agents::SessionAgent;
+use amp_agents::{AgentRegistry, Conversations, SessionAgent};
 use amp_core::{AmpConfig, Cache, EventBus, Stores};
 use amp_providers::jwks::HttpJwksSource;
 use amp_providers::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
@@ -18,6 +18,8 @@ pub struct AppState {
     events: Arc<dyn EventBus>,
     stores: Stores,
     session: SessionAgent,
+    conversations: Conversations,
+    agents: AgentRegistry,
     draining: Arc<AtomicBool>,
 }
 
@@ -38,7 +40,9 @@ impl AppState {
         if let Some(oidc) = &config.auth.oidc {
             session = session.with_oidc(Arc::new(HttpJwksSource::new(oidc.jwks_url.clone())?));
         }
-        Ok(AppState::new(Arc::new(config), cache, events, stores, session))
+        let conversations = Conversations::new(stores.clone(), cache.clone(), session.clone());
+        let agents = AgentRegistry::new(stores.clone(), session.clone());
+        Ok(AppState::new(Arc::new(config), cache, events, stores, session, conversations, agents))
     }
 
     /// Builds the state on backends and agents chosen by the caller (e.g. Redis and
@@ -49,8 +53,19 @@ impl AppState {
         events: Arc<dyn EventBus>,
         stores: Stores,
         session: SessionAgent,
+        conversations: Conversations,
+        agents: AgentRegistry,
     ) -> AppState {
-        AppState { config, cache, events, stores, session, draining: Arc::new(AtomicBool::new(false)) }
+        AppState {
+            config,
+            cache,
+            events,
+            stores,
+            session,
+            conversations,
+            agents,
+            draining: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// The configuration the server runs with.
@@ -76,6 +91,16 @@ impl AppState {
     /// The Session agent: accounts, tokens, devices, API keys.
     pub fn session(&self) -> &SessionAgent {
         &self.session
+    }
+
+    /// The conversations agent.
+    pub fn conversations(&self) -> &Conversations {
+        &self.conversations
+    }
+
+    /// The agent registry: user-defined agents.
+    pub fn agents(&self) -> &AgentRegistry {
+        &self.agents
     }
 
     /// Whether the server accepts new work; `false` once draining has begun.

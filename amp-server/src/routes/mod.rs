@@ -1,6 +1,8 @@
 //! The route table and the layers every request passes through.
 
+mod agents;
 mod auth;
+mod conversations;
 mod fallback;
 mod health;
 mod session;
@@ -41,9 +43,13 @@ pub fn router(state: AppState) -> Router {
         .route("/workspaces/{id}/members", get(workspaces::members).post(workspaces::set_member))
         .route("/workspaces/{id}/members/{user}", delete(workspaces::remove_member))
         .route("/workspaces/{id}/activity", get(workspaces::activity))
+        .route("/conversations", post(conversations::create).get(conversations::list))
+        .route("/conversations/{id}", get(conversations::get).delete(conversations::delete))
         .route("/agents/session/status", get(session::status))
         .route("/agents/session/devices", get(session::devices))
         .route("/agents/session/devices/{id}", delete(session::revoke_device))
+        .route("/agents/registry", get(agents::list).post(agents::create))
+        .route("/agents/registry/{id}", get(agents::get).put(agents::update).delete(agents::delete))
         // Only applies to routes registered above it, so it stays after the last route.
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .fallback(fallback::not_found)

@@ -1,0 +1,256 @@
+//! The conversations agent: a person's own conversations and those of their workspaces.
+//!
+//! Who may see what, decided here and not in handlers: a personal conversation belongs to
+//! its owner alone; a workspace conversation is readable by every member and deletable by
+//! its owner or a workspace owner. Anyone else gets `NotFound`, the same answer as for an
+//! id that never existed, so not even a conversation's existence leaks.
+
+use std::sync::Arc;
+
+use amp_core::conversation::{Conversation, Message};
+use amp_core::{
+    AgentId, Cache, ConversationId, Error, ErrorKind, MessageId, Result, Stores, WorkspaceId, WorkspaceRole,
+};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::principal::Principal;
+use crate::session::SessionAgent;
+
+/// The title of a conversation created without one.
+pub const DEFAULT_TITLE: &str = "New conversation";
+
+/// The longest title accepted, in characters.
+const MAX_TITLE_CHARS: usize = 200;
+
+/// The largest page a listing returns.
+pub const MAX_PAGE: u32 = 100;
+
+/// The prefix of every cache key holding a response cached for conversation `id`.
+///
+/// Convention: the Response agent caches under `conv:{id}:{anything}`, so deleting a
+/// conversation drops all of them with one `delete_prefix`. The trailing colon keeps one
+/// conversation's prefix from matching another id that merely starts with the same text.
+///
+/// ```
+/// let id = amp_core::ConversationId::new();
+/// let key = format!("{}{}", amp_agents::conversations::response_cache_prefix(id), "answer-hash");
+/// assert!(key.starts_with(&format!("conv:{id}:")));
+/// ```
+pub fn response_cache_prefix(id: ConversationId) -> String {
+    format!("conv:{id}:")
+}
+
+/// A page of conversations, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationList {
+    /// The conversations on this page.
+    pub conversations: Vec<Conversation>,
+    /// Pass as `before` for the next page; `None` on the last one.
+    pub next: Option<ConversationId>,
+}
+
+/// A conversation with a page of its messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationPage {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Messages after the requested cursor, with their citations and usage.
+    pub messages: Vec<Message>,
+    /// Pass as `after` for the next page; `None` on the last one.
+    pub next: Option<MessageId>,
+}
+
+/// The conversations agent. Cheap to clone.
+#[derive(Clone)]
+pub struct Conversations {
+    stores: Stores,
+    cache: Arc<dyn Cache>,
+    /// Decides workspace roles and tells the caller's other devices about changes.
+    session: SessionAgent,
+}
+
+fn valid_title(title: Option<&str>) -> Result<String> {
+    let Some(title) = title else { return Ok(DEFAULT_TITLE.to_owned()) };
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return Err(Error::invalid_input(format!(
+            "a conversation title needs 1 to {MAX_TITLE_CHARS} characters"
+        )));
+    }
+    Ok(title.to_owned())
+}
+
+/// Clamps a requested page size to `1..=MAX_PAGE`.
+fn page_size(limit: u32) -> u32 {
+    limit.clamp(1, MAX_PAGE)
+}
+
+/// Whether `e` only says the caller has no business with a workspace, which for a
+/// conversation in it must look exactly like the conversation not existing.
+fn is_denial(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Forbidden)
+}
+
+fn not_found(id: ConversationId) -> Error {
+    Error::not_found(format!("conversation {id}"))
+}
+
+/// Cuts a page fetched with one extra row to `limit`, returning the cursor of the next
+/// page when the extra row showed there is one.
+fn split_page<T, C>(mut rows: Vec<T>, limit: u32, cursor: impl Fn(&T) -> C) -> (Vec<T>, Option<C>) {
+    let limit = limit as usize;
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(cursor);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+impl Conversations {
+    /// An agent over these stores and response cache, using `session` for workspace roles
+    /// and cross-device sync.
+    pub fn new(stores: Stores, cache: Arc<dyn Cache>, session: SessionAgent) -> Self {
+        Conversations { stores, cache, session }
+    }
+
+    /// Starts a conversation, personal or (for editors and owners) in `workspace`.
+    /// `title` defaults to [`DEFAULT_TITLE`].
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        title: Option<&str>,
+        workspace: Option<WorkspaceId>,
+        agent: Option<AgentId>,
+    ) -> Result<Conversation> {
+        let title = valid_title(title)?;
+        if let Some(ws) = workspace {
+            self.session.require_role(principal, ws, WorkspaceRole::Editor).await?;
+        }
+        let now = Utc::now();
+        let conversation = Conversation {
+            id: ConversationId::new(),
+            owner: principal.user,
+            workspace,
+            title,
+            agent,
+            model: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.stores.conversations.create_conversation(conversation.clone()).await?;
+        self.announce(principal, "conversation_created", json!({ "conversation": conversation })).await;
+        Ok(conversation)
+    }
+
+    /// The caller's own conversations, or with `workspace` that workspace's (members),
+    /// newest first, ids below `before`; `limit` is clamped to `1..=100`.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        workspace: Option<WorkspaceId>,
+        before: Option<ConversationId>,
+        limit: u32,
+    ) -> Result<ConversationList> {
+        let limit = page_size(limit);
+        let rows = match workspace {
+            Some(ws) => {
+                self.session.require_role(principal, ws, WorkspaceRole::Viewer).await?;
+                self.stores.conversations.list_workspace_conversations(ws, before, limit + 1).await?
+            }
+            None => self.stores.conversations.list_conversations(principal.user, before, limit + 1).await?,
+        };
+        let (conversations, next) = split_page(rows, limit, |c| c.id);
+        Ok(ConversationList { conversations, next })
+    }
+
+    /// A conversation the caller may read, with its messages after `after`, oldest first;
+    /// `limit` is clamped to `1..=100`.
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<ConversationPage> {
+        let conversation = self.readable(principal, id).await?;
+        let limit = page_size(limit);
+        let rows = self.stores.conversations.list_messages(id, after, limit + 1).await?;
+        let (messages, next) = split_page(rows, limit, |m| m.id);
+        Ok(ConversationPage { conversation, messages, next })
+    }
+
+    /// Deletes a conversation, its messages and its cached responses (its owner, or an
+    /// owner of its workspace).
+    pub async fn delete(&self, principal: &Principal, id: ConversationId) -> Result<()> {
+        let conversation = self.readable(principal, id).await?;
+        if conversation.owner != principal.user {
+            // Only workspace conversations get here: personal ones are readable by the
+            // owner alone. The member can see it, so a refusal reveals nothing new.
+            let ws = conversation.workspace.ok_or_else(|| not_found(id))?;
+            self.session.require_role(principal, ws, WorkspaceRole::Owner).await?;
+        }
+        // Cache first: if the store delete then fails, the caller can retry and only
+        // lost some cache hits; the other order could strand cached answers of a
+        // conversation that no longer exists, with no id left to find them by.
+        self.cache.delete_prefix(&response_cache_prefix(id)).await?;
+        if !self.stores.conversations.delete_conversation(id).await? {
+            // Someone else deleted it in between.
+            return Err(not_found(id));
+        }
+        self.announce(principal, "conversation_deleted", json!({ "id": id })).await;
+        Ok(())
+    }
+
+    /// The conversation if the caller may read it, else `NotFound`.
+    async fn readable(&self, principal: &Principal, id: ConversationId) -> Result<Conversation> {
+        let conversation =
+            self.stores.conversations.get_conversation(id).await?.ok_or_else(|| not_found(id))?;
+        match conversation.workspace {
+            None if conversation.owner == principal.user => Ok(conversation),
+            None => Err(not_found(id)),
+            Some(ws) => match self.session.require_role(principal, ws, WorkspaceRole::Viewer).await {
+                Ok(_) => Ok(conversation),
+                // The workspace's error would name the workspace; answer as for any unknown id.
+                Err(e) if is_denial(&e) => Err(not_found(id)),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Tells the caller's other devices. The change is already stored, so a failure here
+    /// must not fail the request (a retry would repeat it); devices catch up on reload.
+    async fn announce(&self, principal: &Principal, kind: &str, data: serde_json::Value) {
+        if let Err(e) = self.session.publish(principal, kind, data).await {
+            tracing::warn!(error = %e, kind, "could not publish a sync event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_default_trim_and_are_bounded() {
+        assert_eq!(valid_title(None).unwrap(), DEFAULT_TITLE);
+        assert_eq!(valid_title(Some("  Plans ")).unwrap(), "Plans");
+        assert!(valid_title(Some("   ")).is_err());
+        assert!(valid_title(Some(&"x".repeat(201))).is_err());
+        assert!(valid_title(Some(&"é".repeat(200))).is_ok());
+    }
+
+    #[test]
+    fn page_sizes_are_clamped() {
+        assert_eq!((page_size(0), page_size(7), page_size(1000)), (1, 7, MAX_PAGE));
+    }
+
+    #[test]
+    fn a_full_extra_row_yields_a_cursor() {
+        assert_eq!(split_page(vec![1, 2, 3], 2, |x| *x), (vec![1, 2], Some(2)));
+        assert_eq!(split_page(vec![1, 2], 2, |x| *x), (vec![1, 2], None));
+    }
+}
