@@ -1,9 +1,10 @@
 //! The conversations agent: a person's own conversations and those of their workspaces.
 //!
 //! Who may see what, decided here and not in handlers: a personal conversation belongs to
-//! its owner alone; a workspace conversation is readable by every member and deletable by
-//! its owner or a workspace owner. Anyone else gets `NotFound`, the same answer as for an
-//! id that never existed, so not even a conversation's existence leaks.
+//! its owner alone, until they share it into a workspace where they are an editor; a
+//! workspace conversation is readable by every member and deletable by its owner or a
+//! workspace owner. Anyone else gets `NotFound`, the same answer as for an id that never
+//! existed, so not even a conversation's existence leaks.
 
 use std::sync::Arc;
 
@@ -203,6 +204,36 @@ impl Conversations {
         }
         self.announce(principal, "conversation_deleted", json!({ "id": id })).await;
         Ok(())
+    }
+
+    /// Shares the caller's personal conversation into `workspace`, where every member
+    /// (viewers included) can then read it. Only its owner may share it, and only into a
+    /// workspace where they are an editor or owner; one already in a workspace is
+    /// `Conflict`, since moving it would take it away from that workspace's members.
+    pub async fn share(
+        &self,
+        principal: &Principal,
+        id: ConversationId,
+        workspace: WorkspaceId,
+    ) -> Result<Conversation> {
+        let conversation = self.readable(principal, id).await?;
+        if conversation.owner != principal.user {
+            // A member of its workspace can see it but not give it away; answer as for
+            // any conversation they cannot share.
+            return Err(not_found(id));
+        }
+        if conversation.workspace.is_some() {
+            return Err(Error::conflict(format!("conversation {id} is already in a workspace")));
+        }
+        self.session.require_role(principal, workspace, WorkspaceRole::Editor).await?;
+        let now = Utc::now();
+        if !self.stores.conversations.share_conversation(id, workspace, now).await? {
+            // Shared or deleted by a concurrent request since it was read.
+            return Err(Error::conflict(format!("conversation {id} is already in a workspace")));
+        }
+        let shared = Conversation { workspace: Some(workspace), updated_at: now, ..conversation };
+        self.announce(principal, "conversation_shared", json!({ "conversation": shared })).await;
+        Ok(shared)
     }
 
     /// The conversation if the caller may read it, else `NotFound`.

@@ -61,6 +61,9 @@ pub struct AmpConfig {
     /// Accounts, tokens, sessions and single sign-on.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Redis, for state shared by several server processes.
+    #[serde(default)]
+    pub redis: RedisConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -91,6 +94,7 @@ impl Default for AmpConfig {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
+            redis: RedisConfig::default(),
             log: LogConfig::default(),
             models: ModelRegistryConfig::default(),
             cache: CacheConfig::default(),
@@ -227,6 +231,24 @@ impl Default for AuthConfig {
             login_window_secs: 900,
             oidc: None,
         }
+    }
+}
+
+/// Redis, for state several server processes share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db`. When set, the response cache, the sync event bus,
+    /// rate-limit counters and device sessions (with refresh tokens) live in Redis, so every
+    /// process sees the same; without it they are in-process. Write it as `${REDIS_URL}`.
+    pub url: Option<Secret>,
+    /// Prefix of every key, so deployments can share one Redis. Default `amp:`.
+    pub namespace: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig { url: None, namespace: "amp:".to_owned() }
     }
 }
 

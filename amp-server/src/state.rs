@@ -4,9 +4,42 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use amp_agents::{AgentRegistry, Conversations, SessionAgent};
+use amp_core::RateLimiter;
+use amp_core::store::SessionStore;
 use amp_core::{AmpConfig, Cache, EventBus, Stores};
 use amp_providers::jwks::HttpJwksSource;
+use amp_providers::redis::{RedisCache, RedisConnection, RedisEventBus, RedisRateLimiter, RedisSessionStore};
 use amp_providers::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
+
+/// The state several server processes must share: in-process for one process, in Redis
+/// when `redis.url` is set.
+struct SharedState {
+    cache: Arc<dyn Cache>,
+    events: Arc<dyn EventBus>,
+    limiter: Arc<dyn RateLimiter>,
+    /// Replaces the SQL session store when set.
+    sessions: Option<Arc<dyn SessionStore>>,
+}
+
+impl SharedState {
+    async fn open(config: &AmpConfig) -> amp_core::Result<SharedState> {
+        let Some(url) = &config.redis.url else {
+            return Ok(SharedState {
+                cache: Arc::new(MemoryCache::new(&config.cache)),
+                events: Arc::new(MemoryEventBus::new(&config.events)),
+                limiter: Arc::new(MemoryRateLimiter::new()),
+                sessions: None,
+            });
+        };
+        let redis = RedisConnection::open(url.expose(), &config.redis.namespace).await?;
+        Ok(SharedState {
+            cache: Arc::new(RedisCache::new(redis.clone())),
+            events: Arc::new(RedisEventBus::new(redis.clone(), config.events.replay_window)),
+            limiter: Arc::new(RedisRateLimiter::new(redis.clone())),
+            sessions: Some(Arc::new(RedisSessionStore::new(redis))),
+        })
+    }
+}
 
 /// The server's shared state: configuration, backends, agents and readiness.
 ///
@@ -25,18 +58,18 @@ pub struct AppState {
 
 impl AppState {
     /// Opens the backends `config` names (by default the embedded ones: SQLite under the
-    /// data dir, in-process cache, event bus and counters) and builds the agents on them.
+    /// data dir, in-process cache, event bus and counters; with `redis.url`, the cache, event
+    /// bus, counters and device sessions in Redis) and builds the agents on them.
     /// With `auth.oidc`, single sign-on fetches the provider's keys from its `jwks_url`.
     pub async fn open(config: AmpConfig) -> amp_core::Result<AppState> {
-        let stores = amp_providers::sql::open_stores(&config).await?;
-        let cache = Arc::new(MemoryCache::new(&config.cache));
-        let events = Arc::new(MemoryEventBus::new(&config.events));
-        let mut session = SessionAgent::new(
-            stores.clone(),
-            Arc::new(MemoryRateLimiter::new()),
-            events.clone(),
-            config.auth.clone(),
-        )?;
+        let mut stores = amp_providers::sql::open_stores(&config).await?;
+        let shared = SharedState::open(&config).await?;
+        if let Some(sessions) = shared.sessions {
+            stores.sessions = sessions;
+        }
+        let (cache, events) = (shared.cache, shared.events);
+        let mut session =
+            SessionAgent::new(stores.clone(), shared.limiter, events.clone(), config.auth.clone())?;
         if let Some(oidc) = &config.auth.oidc {
             session = session.with_oidc(Arc::new(HttpJwksSource::new(oidc.jwks_url.clone())?));
         }

@@ -289,3 +289,114 @@ async fn creating_and_deleting_tell_the_callers_other_devices() {
         (json!("conversation_deleted"), json!(id))
     );
 }
+
+async fn share(app: &axum::Router, token: &str, id: &str, workspace: &str) -> (StatusCode, Value) {
+    let body = Some(json!({"workspace": workspace}));
+    call(app, Method::POST, &format!("/conversations/{id}/share"), token, body).await
+}
+
+#[tokio::test]
+async fn a_shared_conversation_is_read_and_listed_by_workspace_members() {
+    let t = test_app().await;
+    let app = amp_server::router(t.state.clone());
+    let owner = person(&app, "owner@example.test").await;
+    let viewer = person(&app, "viewer@example.test").await;
+    let ws = workspace(&app, &owner, &[("viewer@example.test", "viewer")]).await;
+    let id = create(&app, &owner, json!({"title": "Notes"})).await;
+    assert_eq!(
+        call(&app, Method::GET, &format!("/conversations/{id}"), &viewer, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (s, shared) = share(&app, &owner, &id, &ws).await;
+    assert_eq!(s, StatusCode::OK, "{shared}");
+    assert_eq!((shared["id"].clone(), shared["workspace"].clone()), (json!(id), json!(ws)));
+
+    let (s, got) = call(&app, Method::GET, &format!("/conversations/{id}"), &viewer, None).await;
+    assert_eq!((s, got["conversation"]["workspace"].clone()), (StatusCode::OK, json!(ws)));
+    let (s, list) = call(&app, Method::GET, &format!("/conversations?workspace={ws}"), &viewer, None).await;
+    assert_eq!((s, ids(&list)), (StatusCode::OK, vec![id]));
+}
+
+#[tokio::test]
+async fn only_the_owner_may_share_and_others_get_not_found() {
+    let t = test_app().await;
+    let app = amp_server::router(t.state.clone());
+    let owner = person(&app, "owner@example.test").await;
+    let editor = person(&app, "editor@example.test").await;
+    let stranger = person(&app, "stranger@example.test").await;
+    let ws = workspace(&app, &owner, &[("editor@example.test", "editor")]).await;
+    let personal = create(&app, &owner, json!({})).await;
+    assert_eq!(share(&app, &stranger, &personal, &ws).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(share(&app, &editor, &personal, &ws).await.0, StatusCode::NOT_FOUND);
+
+    // A member who can read a workspace conversation still cannot give it away.
+    let in_ws = create(&app, &owner, json!({"workspace": ws})).await;
+    let (s, e) = share(&app, &editor, &in_ws, &ws).await;
+    assert_eq!((s, e["error"]["code"].clone()), (StatusCode::NOT_FOUND, json!("not_found")));
+}
+
+#[tokio::test]
+async fn sharing_needs_the_editor_role_in_the_target_workspace() {
+    let t = test_app().await;
+    let app = amp_server::router(t.state.clone());
+    let owner = person(&app, "owner@example.test").await;
+    let me = person(&app, "me@example.test").await;
+    let viewing = workspace(&app, &owner, &[("me@example.test", "viewer")]).await;
+    let foreign = workspace(&app, &owner, &[]).await;
+    let editing = workspace(&app, &owner, &[("me@example.test", "editor")]).await;
+    let id = create(&app, &me, json!({})).await;
+
+    assert_eq!(share(&app, &me, &id, &foreign).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(share(&app, &me, &id, &viewing).await.0, StatusCode::FORBIDDEN);
+    let (_, still) = call(&app, Method::GET, &format!("/conversations/{id}"), &me, None).await;
+    assert_eq!(still["conversation"]["workspace"], Value::Null, "a refused share changes nothing");
+    assert_eq!(share(&app, &me, &id, &editing).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_conversation_already_in_a_workspace_cannot_be_shared_again() {
+    let t = test_app().await;
+    let app = amp_server::router(t.state.clone());
+    let owner = person(&app, "owner@example.test").await;
+    let first = workspace(&app, &owner, &[]).await;
+    let second = workspace(&app, &owner, &[]).await;
+    let id = create(&app, &owner, json!({"workspace": first})).await;
+    let (s, e) = share(&app, &owner, &id, &second).await;
+    assert_eq!((s, e["error"]["code"].clone()), (StatusCode::CONFLICT, json!("conflict")));
+
+    let personal = create(&app, &owner, json!({})).await;
+    assert_eq!(share(&app, &owner, &personal, &first).await.0, StatusCode::OK);
+    assert_eq!(share(&app, &owner, &personal, &first).await.0, StatusCode::CONFLICT);
+    let (s, _) = share(&app, &owner, &personal, "not-an-id").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sharing_tells_the_callers_other_devices() {
+    use futures::StreamExt;
+
+    let t = test_app().await;
+    let app = amp_server::router(t.state.clone());
+    let me = person(&app, "me@example.test").await;
+    let (_, who) = call(&app, Method::GET, "/auth/verify", &me, None).await;
+    let user: amp_core::UserId = who["user_id"].as_str().unwrap().parse().unwrap();
+    let topic = amp_agents::session::sync::topic(user);
+    let mut events = t.state.events().subscribe(&topic, None).await.unwrap();
+
+    let ws = workspace(&app, &me, &[]).await;
+    let id = create(&app, &me, json!({})).await;
+    assert_eq!(share(&app, &me, &id, &ws).await.0, StatusCode::OK);
+
+    let wait = std::time::Duration::from_secs(5);
+    let shared = loop {
+        let event = tokio::time::timeout(wait, events.next()).await.unwrap().unwrap().unwrap().payload;
+        if event["type"] == json!("conversation_shared") {
+            break event;
+        }
+    };
+    assert_eq!(
+        (shared["data"]["conversation"]["id"].clone(), shared["data"]["conversation"]["workspace"].clone()),
+        (json!(id), json!(ws))
+    );
+}

@@ -124,6 +124,27 @@ impl SessionAgent {
         Ok(pair)
     }
 
+    /// Opens another device session for an already authenticated caller (by access token
+    /// or API key), e.g. to hand a new device its own tokens without a password. It counts
+    /// toward `auth.max_sessions_per_user` exactly like a sign-in, so the oldest sessions
+    /// beyond the cap end.
+    pub async fn create_session(&self, principal: &Principal, device: DeviceLogin) -> Result<TokenPair> {
+        let user = self.me(principal).await?;
+        if user.disabled {
+            return Err(Error::unauthenticated("account disabled"));
+        }
+        let pair = self.start_session(user.id, device.clone()).await?;
+        self.audit(
+            Some(user.id),
+            AuditAction::Login,
+            &format!("session:{}", pair.session.id),
+            true,
+            &device.client_addr,
+        )
+        .await;
+        Ok(pair)
+    }
+
     pub(crate) async fn throttle(&self, key: &str, limit: RateLimit) -> Result<()> {
         let decision = self.limiter.hit(key, limit).await?;
         if decision.allowed {

@@ -14,6 +14,7 @@ mod accounts;
 mod api_keys;
 mod oidc;
 mod passwords;
+pub mod scope;
 mod secrets;
 mod sso;
 pub mod sync;

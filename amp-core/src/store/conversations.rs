@@ -20,6 +20,16 @@ pub trait ConversationStore: Send + Sync {
     /// Replaces title, agent, model and `updated_at`; `NotFound` for a missing one.
     async fn update_conversation(&self, conversation: &Conversation) -> Result<()>;
 
+    /// Moves a personal conversation into `workspace`, setting `updated_at`. Returns
+    /// `false` when it is missing or already in a workspace; the check and the write are
+    /// one statement so two concurrent shares cannot both succeed.
+    async fn share_conversation(
+        &self,
+        id: ConversationId,
+        workspace: WorkspaceId,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool>;
+
     /// A user's own conversations (not those of workspaces), newest first, ids below `before`.
     async fn list_conversations(
         &self,

@@ -61,6 +61,25 @@ macro_rules! impl_conversation_store {
                 Ok(())
             }
 
+            async fn share_conversation(
+                &self,
+                id: amp_core::ConversationId,
+                workspace: amp_core::WorkspaceId,
+                updated_at: chrono::DateTime<chrono::Utc>,
+            ) -> amp_core::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE conversations SET workspace_id = $2, updated_at = $3 \
+                     WHERE id = $1 AND workspace_id IS NULL",
+                )
+                .bind(id.as_uuid())
+                .bind(workspace.as_uuid())
+                .bind(rows::ms(updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn list_conversations(
                 &self,
                 owner: amp_core::UserId,

@@ -100,3 +100,22 @@ pub(crate) async fn delete(
     state.conversations().delete(&caller, id.parse()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Share {
+    workspace: String,
+}
+
+/// `POST /conversations/{id}/share`: moves the caller's personal conversation into a
+/// workspace where they are an editor or owner.
+pub(crate) async fn share(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Body(s): Body<Share>,
+) -> Result<Json<Conversation>, ApiError> {
+    let id: ConversationId = id.parse()?;
+    let workspace: WorkspaceId = s.workspace.parse()?;
+    Ok(Json(state.conversations().share(&caller, id, workspace).await?))
+}

@@ -2,7 +2,8 @@
 
 use std::convert::Infallible;
 
-use amp_core::{DeviceSession, ErrorBody, Preferences, SessionId, User};
+use amp_agents::session::{DeviceLogin, TokenPair};
+use amp_core::{DeviceId, DeviceSession, ErrorBody, Preferences, SessionId, User};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, ClientAddr};
 use crate::state::AppState;
 
 /// `GET /session/current`: the caller's account and device session.
@@ -23,6 +24,27 @@ pub(crate) async fn current(
     let user = state.session().me(&caller).await?;
     let session = state.session().current_session(&caller).await?;
     Ok(Json(json!({ "user": user, "session": session })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSession {
+    #[serde(default)]
+    device_name: Option<String>,
+    #[serde(default)]
+    device_id: Option<DeviceId>,
+}
+
+/// `POST /session/create`: another device session for the authenticated caller, with its
+/// own token pair (`201`).
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ClientAddr(client_addr): ClientAddr,
+    Body(n): Body<NewSession>,
+) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
+    let device = DeviceLogin { device: n.device_id, device_name: n.device_name, client_addr };
+    Ok((StatusCode::CREATED, Json(state.session().create_session(&caller, device).await?)))
 }
 
 #[derive(Deserialize)]

@@ -94,6 +94,26 @@ pub async fn conversations(stores: &Stores) {
         "[conversations] updating a missing conversation must be NotFound"
     );
 
+    let later = now_ms() + Duration::seconds(2);
+    assert!(
+        s.share_conversation(convs[2].id, workspace, later).await.unwrap(),
+        "[conversations] sharing a personal conversation must succeed"
+    );
+    let shared = s.get_conversation(convs[2].id).await.unwrap().unwrap();
+    assert_eq!(
+        (shared.workspace, shared.updated_at),
+        (Some(workspace), later),
+        "[conversations] sharing must persist the workspace and time"
+    );
+    assert!(
+        !s.share_conversation(convs[2].id, WorkspaceId::new(), later).await.unwrap(),
+        "[conversations] a conversation already in a workspace must not move"
+    );
+    assert!(
+        !s.share_conversation(ConversationId::new(), workspace, later).await.unwrap(),
+        "[conversations] sharing a missing conversation must report false"
+    );
+
     let c = convs[1].id;
     // Ids are time-ordered: the question must be made before the answer.
     let mut question = message(c, Role::User, "Capital of France?");

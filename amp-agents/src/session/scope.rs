@@ -1,0 +1,42 @@
+//! The retrieval scope: which indexed passages a caller's chat may search.
+//!
+//! Every search the Context agent runs, vector or keyword, must use the filter from
+//! [`SessionAgent::retrieval_scope`]; an index enforces nothing on its own, so a search
+//! built any other way could return another person's files.
+
+use amp_core::{Result, SearchFilter, WorkspaceId, WorkspaceRole};
+
+use super::SessionAgent;
+use crate::principal::Principal;
+
+impl SessionAgent {
+    /// The search filter for a chat by `principal`, personal or inside `workspace`.
+    ///
+    /// A personal chat retrieves from the caller's own files only. A chat inside a
+    /// workspace retrieves from exactly the workspace's files plus the caller's own — not
+    /// other members' private files, nor other workspaces the caller belongs to, so an
+    /// answer in one workspace cannot cite another's documents. That needs the viewer
+    /// role; a non-member gets `NotFound`, as for any workspace they cannot see.
+    ///
+    /// ```no_run
+    /// # async fn scope(agent: &amp_agents::SessionAgent, me: &amp_agents::Principal,
+    /// #     ws: amp_core::WorkspaceId) -> amp_core::Result<()> {
+    /// let filter = agent.retrieval_scope(me, Some(ws)).await?;
+    /// assert_eq!((filter.owners, filter.workspaces), (vec![me.user], vec![ws]));
+    /// # Ok(()) }
+    /// ```
+    pub async fn retrieval_scope(
+        &self,
+        principal: &Principal,
+        workspace: Option<WorkspaceId>,
+    ) -> Result<SearchFilter> {
+        let own = SearchFilter::owner(principal.user);
+        match workspace {
+            None => Ok(own),
+            Some(ws) => {
+                self.require_role(principal, ws, WorkspaceRole::Viewer).await?;
+                Ok(own.with_workspace(ws))
+            }
+        }
+    }
+}
