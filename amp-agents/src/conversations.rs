@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use amp_core::audit::{AuditAction, NewAuditEvent};
 use amp_core::conversation::{Conversation, Message};
 use amp_core::{
     AgentId, Cache, ConversationId, Error, ErrorKind, MessageId, Result, Stores, WorkspaceId, WorkspaceRole,
@@ -203,6 +204,19 @@ impl Conversations {
             return Err(not_found(id));
         }
         self.announce(principal, "conversation_deleted", json!({ "id": id })).await;
+        let record = NewAuditEvent {
+            actor: Some(principal.user),
+            action: AuditAction::Deleted,
+            target: format!("conversation:{id}"),
+            workspace: conversation.workspace,
+            success: true,
+            client_addr: None,
+            detail: json!({}),
+        };
+        // The delete already happened; a failed audit write must not undo or hide it.
+        if let Err(err) = self.stores.audit.append(record).await {
+            tracing::error!(error = %err, "writing the audit log failed");
+        }
         Ok(())
     }
 

@@ -400,3 +400,32 @@ async fn sharing_tells_the_callers_other_devices() {
         (json!(id), json!(ws))
     );
 }
+
+#[tokio::test]
+async fn deleting_a_conversation_is_audited() {
+    let t = support::test_app().await;
+    let app = amp_server::router(t.state.clone());
+    let creds = serde_json::json!({"email": "ada@example.test", "password": "correct horse battery"});
+    support::send(app.clone(), axum::http::Method::POST, "/auth/register", None, Some(creds.clone())).await;
+    let login = support::send(app.clone(), axum::http::Method::POST, "/auth/login", None, Some(creds)).await;
+    let token = login.body["access_token"].as_str().unwrap().to_owned();
+    let created = support::send(
+        app.clone(),
+        axum::http::Method::POST,
+        "/conversations",
+        Some(&token),
+        Some(serde_json::json!({"title": "to delete"})),
+    )
+    .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/conversations/{id}");
+    let deleted = support::send(app, axum::http::Method::DELETE, &path, Some(&token), None).await;
+    assert_eq!(deleted.status, axum::http::StatusCode::NO_CONTENT);
+    let query = amp_core::audit::AuditQuery {
+        action: Some(amp_core::audit::AuditAction::Deleted),
+        limit: 10,
+        ..Default::default()
+    };
+    let records = t.state.stores().audit.query(&query).await.unwrap();
+    assert!(records.iter().any(|r| r.event.target == format!("conversation:{id}")), "{records:?}");
+}
