@@ -13,7 +13,6 @@ use amp_core::conversation::{Conversation, Message};
 use amp_core::{
     AgentId, Cache, ConversationId, Error, ErrorKind, MessageId, Result, Stores, WorkspaceId, WorkspaceRole,
 };
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -132,7 +131,7 @@ impl Conversations {
         if let Some(ws) = workspace {
             self.session.require_role(principal, ws, WorkspaceRole::Editor).await?;
         }
-        let now = Utc::now();
+        let now = crate::clock::now();
         let conversation = Conversation {
             id: ConversationId::new(),
             owner: principal.user,
@@ -240,7 +239,7 @@ impl Conversations {
             return Err(Error::conflict(format!("conversation {id} is already in a workspace")));
         }
         self.session.require_role(principal, workspace, WorkspaceRole::Editor).await?;
-        let now = Utc::now();
+        let now = crate::clock::now();
         if !self.stores.conversations.share_conversation(id, workspace, now).await? {
             // Shared or deleted by a concurrent request since it was read.
             return Err(Error::conflict(format!("conversation {id} is already in a workspace")));

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod clock;
 pub mod conversations;
 pub mod principal;
 pub mod registry;

@@ -13,10 +13,10 @@ use amp_core::{
     AgentConfig, AgentId, AgentVisibility, DataSourceId, Error, FileId, ModelId, Result, Stores, WorkspaceId,
     WorkspaceRole,
 };
-use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::clock::now;
 use crate::principal::Principal;
 use crate::session::SessionAgent;
 
@@ -265,12 +265,6 @@ impl std::fmt::Debug for AgentRegistry {
         // The stores are trait objects without `Debug`.
         f.debug_struct("AgentRegistry").finish_non_exhaustive()
     }
-}
-
-/// The current time at the precision every store keeps (milliseconds), so what a write
-/// returns equals what a later read returns.
-fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(3)
 }
 
 fn not_found(id: AgentId) -> Error {

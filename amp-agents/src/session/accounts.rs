@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{SessionAgent, TokenPair, passwords, secrets};
+use crate::clock::now;
 use crate::principal::{AuthMethod, Principal};
 
 /// Prefix of refresh tokens, so a leaked one is recognizable in logs and scanners.
@@ -44,11 +45,6 @@ pub struct DeviceLogin {
     /// The client's network address, for throttling and the audit log.
     #[serde(default)]
     pub client_addr: Option<String>,
-}
-
-fn now() -> DateTime<Utc> {
-    let n = Utc::now();
-    DateTime::from_timestamp_millis(n.timestamp_millis()).unwrap_or(n)
 }
 
 fn secs(s: u64) -> chrono::Duration {

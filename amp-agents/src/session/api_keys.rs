@@ -3,7 +3,6 @@
 use amp_core::audit::AuditAction;
 use amp_core::store::ApiKeyRecord;
 use amp_core::{ApiKeyId, Error, Result};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::{SessionAgent, secrets};
@@ -35,7 +34,7 @@ impl SessionAgent {
             name: name.to_owned(),
             prefix: key.chars().take(12).collect(),
             hash: secrets::hash_token(&key),
-            created_at: Utc::now(),
+            created_at: crate::clock::now(),
             revoked_at: None,
         };
         self.stores.credentials.insert_api_key(record.clone()).await?;
@@ -57,7 +56,7 @@ impl SessionAgent {
 
     /// Revokes one of the caller's keys; another person's key is `NotFound`.
     pub async fn revoke_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
-        self.stores.credentials.revoke_api_key(principal.user, id, Utc::now()).await?;
+        self.stores.credentials.revoke_api_key(principal.user, id, crate::clock::now()).await?;
         self.audit(Some(principal.user), AuditAction::TokenRevoked, &format!("api_key:{id}"), true, &None)
             .await;
         Ok(())

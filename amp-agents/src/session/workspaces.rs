@@ -4,7 +4,6 @@
 
 use amp_core::audit::{AuditAction, AuditEvent, AuditQuery, NewAuditEvent};
 use amp_core::{Error, Membership, Result, UserId, Workspace, WorkspaceId, WorkspaceRole};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -61,7 +60,7 @@ impl SessionAgent {
             name: valid_name(name)?,
             context,
             created_by: principal.user,
-            created_at: Utc::now(),
+            created_at: crate::clock::now(),
         };
         self.stores.workspaces.create_workspace(workspace.clone()).await?;
         self.workspace_activity(
@@ -144,7 +143,7 @@ impl SessionAgent {
         if user.id == principal.user && role != WorkspaceRole::Owner {
             self.ensure_another_owner(id, user.id).await?;
         }
-        let membership = Membership { workspace: id, user: user.id, role, added_at: Utc::now() };
+        let membership = Membership { workspace: id, user: user.id, role, added_at: crate::clock::now() };
         self.stores.workspaces.upsert_member(membership.clone()).await?;
         self.workspace_activity(
             principal,
