@@ -108,16 +108,7 @@ impl SessionAgent {
             }
         };
         self.limiter.reset(&account_key).await?;
-        let pair = self.start_session(user.id, device.clone()).await?;
-        self.audit(
-            Some(user.id),
-            AuditAction::Login,
-            &format!("session:{}", pair.session.id),
-            true,
-            &device.client_addr,
-        )
-        .await;
-        Ok(pair)
+        self.start_session(user.id, device).await
     }
 
     /// Opens another device session for an already authenticated caller (by access token
@@ -129,16 +120,7 @@ impl SessionAgent {
         if user.disabled {
             return Err(Error::unauthenticated("account disabled"));
         }
-        let pair = self.start_session(user.id, device.clone()).await?;
-        self.audit(
-            Some(user.id),
-            AuditAction::Login,
-            &format!("session:{}", pair.session.id),
-            true,
-            &device.client_addr,
-        )
-        .await;
-        Ok(pair)
+        self.start_session(user.id, device).await
     }
 
     pub(crate) async fn throttle(&self, key: &str, limit: RateLimit) -> Result<()> {
@@ -153,10 +135,12 @@ impl SessionAgent {
         }
     }
 
-    /// Opens a device session for an authenticated user (after a password or SSO check),
-    /// ending the oldest sessions beyond the per-user cap.
+    /// Opens a device session for an authenticated user (after a password or SSO check, or
+    /// for an already signed-in caller), ending the oldest sessions beyond the per-user cap,
+    /// and records the sign-in in the audit log.
     pub(crate) async fn start_session(&self, user: UserId, device: DeviceLogin) -> Result<TokenPair> {
         let now = now();
+        let client_addr = device.client_addr.clone();
         let session = DeviceSession {
             id: SessionId::new(),
             user,
@@ -176,7 +160,16 @@ impl SessionAgent {
                 .await;
             self.announce_sign_out(user, old.id).await?;
         }
-        self.issue(session, TokenFamilyId::new(), now).await
+        let pair = self.issue(session, TokenFamilyId::new(), now).await?;
+        self.audit(
+            Some(user),
+            AuditAction::Login,
+            &format!("session:{}", pair.session.id),
+            true,
+            &client_addr,
+        )
+        .await;
+        Ok(pair)
     }
 
     async fn issue(

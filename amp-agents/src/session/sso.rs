@@ -41,16 +41,7 @@ impl SessionAgent {
             self.audit(Some(user.id), AuditAction::LoginFailed, "sso", false, &device.client_addr).await;
             return Err(Error::forbidden("this account is disabled"));
         }
-        let pair = self.start_session(user.id, device.clone()).await?;
-        self.audit(
-            Some(user.id),
-            AuditAction::Login,
-            &format!("session:{}", pair.session.id),
-            true,
-            &device.client_addr,
-        )
-        .await;
-        Ok(pair)
+        self.start_session(user.id, device).await
     }
 
     /// The local account of the person the token names, linked or made on first sign-in.
