@@ -5,41 +5,23 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{send, test_app};
-
-async fn person(app: &axum::Router, email: &str) -> String {
-    let body = json!({"email": email, "password": "correct horse battery"});
-    send(app.clone(), Method::POST, "/auth/register", None, Some(body.clone())).await;
-    let login = send(app.clone(), Method::POST, "/auth/login", None, Some(body)).await;
-    login.body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn call(
-    app: &axum::Router,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let r = send(app.clone(), method, path, Some(token), body).await;
-    (r.status, r.body)
-}
+use support::{call_as, person, test_app};
 
 /// A workspace owned by `owner` with the given members (`(email, role)`); returns its id.
 async fn workspace(app: &axum::Router, owner: &str, members: &[(&str, &str)]) -> String {
-    let (s, ws) = call(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
+    let (s, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{ws}");
     let id = ws["id"].as_str().unwrap().to_owned();
     for (email, role) in members {
         let invite = Some(json!({"email": email, "role": role}));
-        let (s, m) = call(app, Method::POST, &format!("/workspaces/{id}/members"), owner, invite).await;
+        let (s, m) = call_as(app, Method::POST, &format!("/workspaces/{id}/members"), owner, invite).await;
         assert_eq!(s, StatusCode::OK, "{m}");
     }
     id
 }
 
 async fn create(app: &axum::Router, token: &str, spec: Value) -> String {
-    let (s, agent) = call(app, Method::POST, "/agents/registry", token, Some(spec)).await;
+    let (s, agent) = call_as(app, Method::POST, "/agents/registry", token, Some(spec)).await;
     assert_eq!(s, StatusCode::CREATED, "{agent}");
     agent["id"].as_str().unwrap().to_owned()
 }
@@ -70,17 +52,17 @@ async fn agents_round_trip_every_field_and_list_by_name() {
         "data_sources": [source],
         "visibility": {"scope": "workspace", "workspace": ws}
     });
-    let (s, created) = call(&app, Method::POST, "/agents/registry", &owner, Some(spec.clone())).await;
+    let (s, created) = call_as(&app, Method::POST, "/agents/registry", &owner, Some(spec.clone())).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
     for field in spec.as_object().unwrap().keys() {
         assert_eq!(created[field], spec[field], "{field}");
     }
     let id = created["id"].as_str().unwrap().to_owned();
     let path = format!("/agents/registry/{id}");
-    assert_eq!(call(&app, Method::GET, &path, &owner, None).await, (StatusCode::OK, created.clone()));
+    assert_eq!(call_as(&app, Method::GET, &path, &owner, None).await, (StatusCode::OK, created.clone()));
 
     create(&app, &owner, json!({"name": "Alpha"})).await;
-    let (s, list) = call(&app, Method::GET, "/agents/registry", &owner, None).await;
+    let (s, list) = call_as(&app, Method::GET, "/agents/registry", &owner, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(names(&list), ["Alpha", "Zeta summarizer"]);
 
@@ -97,18 +79,18 @@ async fn agents_round_trip_every_field_and_list_by_name() {
         "data_sources": [],
         "visibility": {"scope": "private"}
     });
-    let (s, updated) = call(&app, Method::PUT, &path, &owner, Some(changed.clone())).await;
+    let (s, updated) = call_as(&app, Method::PUT, &path, &owner, Some(changed.clone())).await;
     assert_eq!(s, StatusCode::OK, "{updated}");
     for field in changed.as_object().unwrap().keys() {
         assert_eq!(updated[field], changed[field], "{field}");
     }
     assert_eq!((&updated["id"], &updated["created_at"]), (&created["id"], &created["created_at"]));
-    assert_eq!(call(&app, Method::GET, &path, &owner, None).await.1, updated);
+    assert_eq!(call_as(&app, Method::GET, &path, &owner, None).await.1, updated);
 
-    assert_eq!(call(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, Method::GET, &path, &owner, None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(names(&call(&app, Method::GET, "/agents/registry", &owner, None).await.1), ["Alpha"]);
+    assert_eq!(call_as(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call_as(&app, Method::GET, &path, &owner, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_as(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(names(&call_as(&app, Method::GET, "/agents/registry", &owner, None).await.1), ["Alpha"]);
 }
 
 #[tokio::test]
@@ -132,17 +114,17 @@ async fn invalid_specs_are_400_naming_the_field() {
         for (method, path) in
             [(Method::POST, "/agents/registry".to_owned()), (Method::PUT, format!("/agents/registry/{id}"))]
         {
-            let (s, body) = call(&app, method.clone(), &path, &owner, Some(spec.clone())).await;
+            let (s, body) = call_as(&app, method.clone(), &path, &owner, Some(spec.clone())).await;
             assert_eq!(s, StatusCode::BAD_REQUEST, "{method} {spec}");
             assert_eq!(body["error"]["code"], "invalid_input");
             assert!(body["error"]["message"].as_str().unwrap().contains(field), "{field}: {body}");
         }
     }
     assert_eq!(
-        call(&app, Method::GET, "/agents/registry/not-an-id", &owner, None).await.0,
+        call_as(&app, Method::GET, "/agents/registry/not-an-id", &owner, None).await.0,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(names(&call(&app, Method::GET, "/agents/registry", &owner, None).await.1), ["Valid"]);
+    assert_eq!(names(&call_as(&app, Method::GET, "/agents/registry", &owner, None).await.1), ["Valid"]);
 }
 
 #[tokio::test]
@@ -157,12 +139,12 @@ async fn private_agents_are_invisible_to_everyone_else() {
     for (method, body) in
         [(Method::GET, None), (Method::PUT, Some(json!({"name": "Mine now"}))), (Method::DELETE, None)]
     {
-        let (s, b) = call(&app, method.clone(), &path, &other, body).await;
+        let (s, b) = call_as(&app, method.clone(), &path, &other, body).await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{method}");
         assert!(!b.to_string().contains("Secret plans"), "nothing about the agent leaks");
     }
-    assert_eq!(call(&app, Method::GET, "/agents/registry", &other, None).await.1, json!([]));
-    assert_eq!(call(&app, Method::GET, &path, &owner, None).await.1["name"], "Secret plans");
+    assert_eq!(call_as(&app, Method::GET, "/agents/registry", &other, None).await.1, json!([]));
+    assert_eq!(call_as(&app, Method::GET, &path, &owner, None).await.1["name"], "Secret plans");
 }
 
 #[tokio::test]
@@ -182,19 +164,19 @@ async fn workspace_agents_are_listed_for_members_and_viewers_cannot_change_them(
 
     for member in [&owner, &viewer] {
         assert_eq!(
-            names(&call(&app, Method::GET, "/agents/registry", member, None).await.1),
+            names(&call_as(&app, Method::GET, "/agents/registry", member, None).await.1),
             ["Team helper"]
         );
-        assert_eq!(call(&app, Method::GET, &path, member, None).await.0, StatusCode::OK);
+        assert_eq!(call_as(&app, Method::GET, &path, member, None).await.0, StatusCode::OK);
     }
     let rename = Some(json!({"name": "Viewer's now"}));
-    assert_eq!(call(&app, Method::PUT, &path, &viewer, rename.clone()).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(call(&app, Method::DELETE, &path, &viewer, None).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(call(&app, Method::GET, &path, &viewer, None).await.1["name"], "Team helper");
+    assert_eq!(call_as(&app, Method::PUT, &path, &viewer, rename.clone()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call_as(&app, Method::DELETE, &path, &viewer, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call_as(&app, Method::GET, &path, &viewer, None).await.1["name"], "Team helper");
 
-    assert_eq!(call(&app, Method::GET, "/agents/registry", &outsider, None).await.1, json!([]));
-    assert_eq!(call(&app, Method::GET, &path, &outsider, None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::PUT, &path, &outsider, rename).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_as(&app, Method::GET, "/agents/registry", &outsider, None).await.1, json!([]));
+    assert_eq!(call_as(&app, Method::GET, &path, &outsider, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_as(&app, Method::PUT, &path, &outsider, rename).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -209,7 +191,7 @@ async fn sharing_needs_the_editor_role_and_readable_workspaces_need_membership()
 
     let create_as = |token: String, spec: Value| {
         let app = app.clone();
-        async move { call(&app, Method::POST, "/agents/registry", &token, Some(spec)).await }
+        async move { call_as(&app, Method::POST, "/agents/registry", &token, Some(spec)).await }
     };
     assert_eq!(create_as(viewer.clone(), shared.clone()).await.0, StatusCode::FORBIDDEN);
     assert_eq!(create_as(outsider.clone(), shared).await.0, StatusCode::NOT_FOUND);
@@ -223,8 +205,8 @@ async fn sharing_needs_the_editor_role_and_readable_workspaces_need_membership()
     let id = create(&app, &outsider, json!({"name": "Mine"})).await;
     let sneak = Some(json!({"name": "Mine", "workspaces": [ws]}));
     let path = format!("/agents/registry/{id}");
-    assert_eq!(call(&app, Method::PUT, &path, &outsider, sneak).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::GET, &path, &outsider, None).await.1["workspaces"], json!([]));
+    assert_eq!(call_as(&app, Method::PUT, &path, &outsider, sneak).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_as(&app, Method::GET, &path, &outsider, None).await.1["workspaces"], json!([]));
 }
 
 #[tokio::test]
@@ -238,9 +220,9 @@ async fn the_workspace_owner_can_delete_a_members_workspace_agent() {
     let id = create(&app, &editor, shared).await;
     let path = format!("/agents/registry/{id}");
 
-    assert_eq!(call(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, Method::GET, &path, &editor, None).await.0, StatusCode::NOT_FOUND);
-    let (_, log) = call(&app, Method::GET, &format!("/workspaces/{ws}/activity"), &owner, None).await;
+    assert_eq!(call_as(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call_as(&app, Method::GET, &path, &editor, None).await.0, StatusCode::NOT_FOUND);
+    let (_, log) = call_as(&app, Method::GET, &format!("/workspaces/{ws}/activity"), &owner, None).await;
     let deleted = log.as_array().unwrap().iter().find(|e| e["action"] == "deleted").expect("an audit record");
     assert_eq!(deleted["target"], format!("agent:{id}"));
 }

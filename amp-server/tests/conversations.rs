@@ -7,39 +7,21 @@ use amp_core::conversation::Message;
 use amp_core::{ConversationId, MessageId};
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{send, test_app};
-
-async fn person(app: &axum::Router, email: &str) -> String {
-    let body = json!({"email": email, "password": "correct horse battery"});
-    send(app.clone(), Method::POST, "/auth/register", None, Some(body.clone())).await;
-    let login = send(app.clone(), Method::POST, "/auth/login", None, Some(body)).await;
-    login.body["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn call(
-    app: &axum::Router,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let r = send(app.clone(), method, path, Some(token), body).await;
-    (r.status, r.body)
-}
+use support::{call_as, person, test_app};
 
 async fn create(app: &axum::Router, token: &str, body: Value) -> String {
-    let (status, c) = call(app, Method::POST, "/conversations", token, Some(body)).await;
+    let (status, c) = call_as(app, Method::POST, "/conversations", token, Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     c["id"].as_str().unwrap().to_owned()
 }
 
 /// A workspace owned by `owner` with `members` (email, role) invited.
 async fn workspace(app: &axum::Router, owner: &str, members: &[(&str, &str)]) -> String {
-    let (_, ws) = call(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Research"}))).await;
+    let (_, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Research"}))).await;
     let id = ws["id"].as_str().unwrap().to_owned();
     for (email, role) in members {
         let invite = Some(json!({"email": email, "role": role}));
-        let (s, m) = call(app, Method::POST, &format!("/workspaces/{id}/members"), owner, invite).await;
+        let (s, m) = call_as(app, Method::POST, &format!("/workspaces/{id}/members"), owner, invite).await;
         assert_eq!(s, StatusCode::OK, "{m}");
     }
     id
@@ -73,28 +55,31 @@ async fn conversations_list_newest_first_and_page_with_before() {
     let t = test_app().await;
     let app = amp_server::router(t.state.clone());
     let me = person(&app, "me@example.test").await;
-    let (s, first) = call(&app, Method::POST, "/conversations", &me, Some(json!({}))).await;
+    let (s, first) = call_as(&app, Method::POST, "/conversations", &me, Some(json!({}))).await;
     assert_eq!((s, first["title"].clone()), (StatusCode::CREATED, json!("New conversation")));
     let first = first["id"].as_str().unwrap().to_owned();
     let second = create(&app, &me, json!({"title": "Second"})).await;
     let third = create(&app, &me, json!({"title": "Third"})).await;
 
-    let (s, page) = call(&app, Method::GET, "/conversations?limit=2", &me, None).await;
+    let (s, page) = call_as(&app, Method::GET, "/conversations?limit=2", &me, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(ids(&page), [third.clone(), second.clone()]);
     assert_eq!(page["next"], json!(second));
     let (_, rest) =
-        call(&app, Method::GET, &format!("/conversations?limit=2&before={second}"), &me, None).await;
+        call_as(&app, Method::GET, &format!("/conversations?limit=2&before={second}"), &me, None).await;
     assert_eq!(ids(&rest), [first]);
     assert_eq!(rest["next"], Value::Null, "the last page has no cursor");
 
-    let (s, got) = call(&app, Method::GET, &format!("/conversations/{third}"), &me, None).await;
+    let (s, got) = call_as(&app, Method::GET, &format!("/conversations/{third}"), &me, None).await;
     assert_eq!((s, got["conversation"]["title"].clone()), (StatusCode::OK, json!("Third")));
     assert_eq!(got["messages"], json!([]));
 
     // Another person's list is their own.
     let other = person(&app, "other@example.test").await;
-    assert_eq!(ids(&call(&app, Method::GET, "/conversations", &other, None).await.1), Vec::<String>::new());
+    assert_eq!(
+        ids(&call_as(&app, Method::GET, "/conversations", &other, None).await.1),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -118,7 +103,7 @@ async fn messages_page_with_after_and_keep_citations_and_usage() {
     store.append_message(message(&id, "assistant", "answer [1]", answer)).await.unwrap();
     store.append_message(message(&id, "user", "thanks", json!({}))).await.unwrap();
 
-    let (s, page) = call(&app, Method::GET, &format!("/conversations/{id}?limit=2"), &me, None).await;
+    let (s, page) = call_as(&app, Method::GET, &format!("/conversations/{id}?limit=2"), &me, None).await;
     assert_eq!(s, StatusCode::OK, "{page}");
     let contents: Vec<_> =
         page["messages"].as_array().unwrap().iter().map(|m| m["content"].clone()).collect();
@@ -129,7 +114,7 @@ async fn messages_page_with_after_and_keep_citations_and_usage() {
     assert_eq!(page["messages"][1]["id"], json!(next));
 
     let (_, rest) =
-        call(&app, Method::GET, &format!("/conversations/{id}?limit=2&after={next}"), &me, None).await;
+        call_as(&app, Method::GET, &format!("/conversations/{id}?limit=2&after={next}"), &me, None).await;
     assert_eq!(rest["messages"].as_array().unwrap().len(), 1);
     assert_eq!(rest["messages"][0]["content"], "thanks");
     assert_eq!(rest["next"], Value::Null);
@@ -148,15 +133,15 @@ async fn deleting_removes_messages_and_cached_responses_and_twice_is_404() {
     cache.set(&format!("conv:{keep}:x"), b"other answer".to_vec().into(), None).await.unwrap();
 
     let path = format!("/conversations/{id}");
-    assert_eq!(call(&app, Method::DELETE, &path, &me, None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, Method::GET, &path, &me, None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::DELETE, &path, &me, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_as(&app, Method::DELETE, &path, &me, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call_as(&app, Method::GET, &path, &me, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_as(&app, Method::DELETE, &path, &me, None).await.0, StatusCode::NOT_FOUND);
     let conversation: ConversationId = id.parse().unwrap();
     let left = t.state.stores().conversations.list_messages(conversation, None, 10).await.unwrap();
     assert!(left.is_empty(), "messages go with the conversation");
     assert_eq!(cache.get(&format!("conv:{id}:x")).await.unwrap(), None, "cached responses go too");
     assert!(cache.get(&format!("conv:{keep}:x")).await.unwrap().is_some(), "others' cache stays");
-    assert_eq!(ids(&call(&app, Method::GET, "/conversations", &me, None).await.1), [keep]);
+    assert_eq!(ids(&call_as(&app, Method::GET, "/conversations", &me, None).await.1), [keep]);
 }
 
 #[tokio::test]
@@ -172,7 +157,7 @@ async fn other_people_and_non_members_get_404_and_learn_nothing() {
     for id in [&personal, &shared] {
         for method in [Method::GET, Method::DELETE] {
             let (s, body) =
-                call(&app, method.clone(), &format!("/conversations/{id}"), &stranger, None).await;
+                call_as(&app, method.clone(), &format!("/conversations/{id}"), &stranger, None).await;
             assert_eq!(s, StatusCode::NOT_FOUND, "{method} {id}");
             assert_eq!(body["error"]["code"], "not_found");
             let text = body.to_string();
@@ -180,24 +165,25 @@ async fn other_people_and_non_members_get_404_and_learn_nothing() {
         }
     }
     let unknown = format!("/conversations/{}", ConversationId::new());
-    let (s, body) = call(&app, Method::GET, &unknown, &stranger, None).await;
+    let (s, body) = call_as(&app, Method::GET, &unknown, &stranger, None).await;
     assert_eq!(
         (s, body["error"]["code"].clone()),
         (StatusCode::NOT_FOUND, json!("not_found")),
         "same as unknown"
     );
-    let (s, _) = call(&app, Method::GET, &format!("/conversations?workspace={ws}"), &stranger, None).await;
+    let (s, _) = call_as(&app, Method::GET, &format!("/conversations?workspace={ws}"), &stranger, None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = call(&app, Method::POST, "/conversations", &stranger, Some(json!({"workspace": ws}))).await;
+    let (s, _) =
+        call_as(&app, Method::POST, "/conversations", &stranger, Some(json!({"workspace": ws}))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // Still there for the owner.
     assert_eq!(
-        call(&app, Method::GET, &format!("/conversations/{personal}"), &owner, None).await.0,
+        call_as(&app, Method::GET, &format!("/conversations/{personal}"), &owner, None).await.0,
         StatusCode::OK
     );
     assert_eq!(
-        call(&app, Method::GET, &format!("/conversations/{shared}"), &owner, None).await.0,
+        call_as(&app, Method::GET, &format!("/conversations/{shared}"), &owner, None).await.0,
         StatusCode::OK
     );
 }
@@ -215,22 +201,26 @@ async fn workspace_roles_decide_who_reads_creates_and_deletes() {
     // An editor creates; a viewer may not (403: they can see the workspace).
     let by_editor = create(&app, &editor, json!({"title": "Editor's", "workspace": ws})).await;
     let (s, body) =
-        call(&app, Method::POST, "/conversations", &viewer, Some(json!({"title": "No", "workspace": ws})))
+        call_as(&app, Method::POST, "/conversations", &viewer, Some(json!({"title": "No", "workspace": ws})))
             .await;
     assert_eq!((s, body["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")));
 
     // The viewer reads it, in the workspace list and on its own; not in their personal list.
     let path = format!("/conversations/{by_editor}");
-    let (s, got) = call(&app, Method::GET, &path, &viewer, None).await;
+    let (s, got) = call_as(&app, Method::GET, &path, &viewer, None).await;
     assert_eq!((s, got["conversation"]["title"].clone()), (StatusCode::OK, json!("Editor's")));
-    let (_, list) = call(&app, Method::GET, &format!("/conversations?workspace={ws}"), &viewer, None).await;
+    let (_, list) =
+        call_as(&app, Method::GET, &format!("/conversations?workspace={ws}"), &viewer, None).await;
     assert_eq!(ids(&list), [by_editor.as_str()]);
-    assert_eq!(ids(&call(&app, Method::GET, "/conversations", &viewer, None).await.1), Vec::<String>::new());
+    assert_eq!(
+        ids(&call_as(&app, Method::GET, "/conversations", &viewer, None).await.1),
+        Vec::<String>::new()
+    );
 
     // A viewer cannot delete a member's conversation; a workspace owner can.
-    assert_eq!(call(&app, Method::DELETE, &path, &viewer, None).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(call(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(call(&app, Method::GET, &path, &editor, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_as(&app, Method::DELETE, &path, &viewer, None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(call_as(&app, Method::DELETE, &path, &owner, None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call_as(&app, Method::GET, &path, &editor, None).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -248,7 +238,7 @@ async fn bad_ids_and_titles_are_400() {
         (Method::POST, "/conversations", Some(json!({"title": ""}))),
         (Method::POST, "/conversations", Some(json!({"title": "x".repeat(201)}))),
     ] {
-        let (s, b) = call(&app, method.clone(), path, &me, body).await;
+        let (s, b) = call_as(&app, method.clone(), path, &me, body).await;
         assert_eq!(
             (s, b["error"]["code"].clone()),
             (StatusCode::BAD_REQUEST, json!("invalid_input")),
@@ -256,7 +246,7 @@ async fn bad_ids_and_titles_are_400() {
         );
     }
     let id = create(&app, &me, json!({})).await;
-    let (s, b) = call(&app, Method::GET, &format!("/conversations/{id}?after=nope"), &me, None).await;
+    let (s, b) = call_as(&app, Method::GET, &format!("/conversations/{id}?after=nope"), &me, None).await;
     assert_eq!((s, b["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_input")));
 }
 
@@ -267,14 +257,14 @@ async fn creating_and_deleting_tell_the_callers_other_devices() {
     let t = test_app().await;
     let app = amp_server::router(t.state.clone());
     let me = person(&app, "me@example.test").await;
-    let (_, who) = call(&app, Method::GET, "/auth/verify", &me, None).await;
+    let (_, who) = call_as(&app, Method::GET, "/auth/verify", &me, None).await;
     let user: amp_core::UserId = who["user_id"].as_str().unwrap().parse().unwrap();
     let topic = amp_agents::session::sync::topic(user);
     let mut events = t.state.events().subscribe(&topic, None).await.unwrap();
 
     let id = create(&app, &me, json!({"title": "Synced"})).await;
     assert_eq!(
-        call(&app, Method::DELETE, &format!("/conversations/{id}"), &me, None).await.0,
+        call_as(&app, Method::DELETE, &format!("/conversations/{id}"), &me, None).await.0,
         StatusCode::NO_CONTENT
     );
 
@@ -292,7 +282,7 @@ async fn creating_and_deleting_tell_the_callers_other_devices() {
 
 async fn share(app: &axum::Router, token: &str, id: &str, workspace: &str) -> (StatusCode, Value) {
     let body = Some(json!({"workspace": workspace}));
-    call(app, Method::POST, &format!("/conversations/{id}/share"), token, body).await
+    call_as(app, Method::POST, &format!("/conversations/{id}/share"), token, body).await
 }
 
 #[tokio::test]
@@ -304,7 +294,7 @@ async fn a_shared_conversation_is_read_and_listed_by_workspace_members() {
     let ws = workspace(&app, &owner, &[("viewer@example.test", "viewer")]).await;
     let id = create(&app, &owner, json!({"title": "Notes"})).await;
     assert_eq!(
-        call(&app, Method::GET, &format!("/conversations/{id}"), &viewer, None).await.0,
+        call_as(&app, Method::GET, &format!("/conversations/{id}"), &viewer, None).await.0,
         StatusCode::NOT_FOUND
     );
 
@@ -312,9 +302,10 @@ async fn a_shared_conversation_is_read_and_listed_by_workspace_members() {
     assert_eq!(s, StatusCode::OK, "{shared}");
     assert_eq!((shared["id"].clone(), shared["workspace"].clone()), (json!(id), json!(ws)));
 
-    let (s, got) = call(&app, Method::GET, &format!("/conversations/{id}"), &viewer, None).await;
+    let (s, got) = call_as(&app, Method::GET, &format!("/conversations/{id}"), &viewer, None).await;
     assert_eq!((s, got["conversation"]["workspace"].clone()), (StatusCode::OK, json!(ws)));
-    let (s, list) = call(&app, Method::GET, &format!("/conversations?workspace={ws}"), &viewer, None).await;
+    let (s, list) =
+        call_as(&app, Method::GET, &format!("/conversations?workspace={ws}"), &viewer, None).await;
     assert_eq!((s, ids(&list)), (StatusCode::OK, vec![id]));
 }
 
@@ -349,7 +340,7 @@ async fn sharing_needs_the_editor_role_in_the_target_workspace() {
 
     assert_eq!(share(&app, &me, &id, &foreign).await.0, StatusCode::NOT_FOUND);
     assert_eq!(share(&app, &me, &id, &viewing).await.0, StatusCode::FORBIDDEN);
-    let (_, still) = call(&app, Method::GET, &format!("/conversations/{id}"), &me, None).await;
+    let (_, still) = call_as(&app, Method::GET, &format!("/conversations/{id}"), &me, None).await;
     assert_eq!(still["conversation"]["workspace"], Value::Null, "a refused share changes nothing");
     assert_eq!(share(&app, &me, &id, &editing).await.0, StatusCode::OK);
 }
@@ -379,7 +370,7 @@ async fn sharing_tells_the_callers_other_devices() {
     let t = test_app().await;
     let app = amp_server::router(t.state.clone());
     let me = person(&app, "me@example.test").await;
-    let (_, who) = call(&app, Method::GET, "/auth/verify", &me, None).await;
+    let (_, who) = call_as(&app, Method::GET, "/auth/verify", &me, None).await;
     let user: amp_core::UserId = who["user_id"].as_str().unwrap().parse().unwrap();
     let topic = amp_agents::session::sync::topic(user);
     let mut events = t.state.events().subscribe(&topic, None).await.unwrap();

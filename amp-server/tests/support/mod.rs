@@ -83,6 +83,26 @@ pub async fn send(
     JsonResponse { status, headers, body }
 }
 
+/// Registers a person with a fixed password, signs them in, and returns their access token.
+pub async fn person(app: &Router, email: &str) -> String {
+    let body = serde_json::json!({"email": email, "password": "correct horse battery"});
+    send(app.clone(), Method::POST, "/auth/register", None, Some(body.clone())).await;
+    let login = send(app.clone(), Method::POST, "/auth/login", None, Some(body)).await;
+    login.body["access_token"].as_str().expect("sign-in returns an access token").to_owned()
+}
+
+/// Calls the router as `token`'s owner and returns the status and JSON body.
+pub async fn call_as(
+    app: &Router,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let r = send(app.clone(), method, path, Some(token), body).await;
+    (r.status, r.body)
+}
+
 /// Sends `GET path` over a real TCP connection and returns the status code and body.
 ///
 /// Written by hand so the tests need no HTTP client; `Connection: close` lets the body
