@@ -10,16 +10,23 @@
 //!   sessions, cross-device sync and workspaces with roles;
 //! - [`Conversations`]: conversations and their messages, personal or in a workspace;
 //! - [`AgentRegistry`]: user-defined agents, private or shared into a workspace.
+//! - [`Gateway`]: OpenAI-style requests naming a model, a tier or an agent, through the Router;
+//! - [`Router`]: the model registry, deployment selection and load balancing, circuit
+//!   breakers, retries and fallbacks, and routing metrics.
 
 #![warn(missing_docs)]
 
 mod clock;
 pub mod conversations;
+pub mod gateway;
 pub mod principal;
 pub mod registry;
+pub mod router;
 pub mod session;
 
 pub use conversations::Conversations;
-pub use principal::{AuthMethod, Principal};
+pub use gateway::Gateway;
+pub use principal::{Admin, AuthMethod, Principal};
 pub use registry::{AgentRegistry, AgentSpec};
+pub use router::{Router, Target};
 pub use session::SessionAgent;

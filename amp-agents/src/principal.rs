@@ -32,3 +32,29 @@ impl Principal {
         }
     }
 }
+
+/// Proof that the caller may change server-wide settings (the model registry, the Router's
+/// balancing). Only [`crate::SessionAgent::admin`] makes one for a person, from the
+/// `auth.admins` list, so an agent method that takes `&Admin` cannot be reached without
+/// that check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admin {
+    user: Option<UserId>,
+}
+
+impl Admin {
+    pub(crate) fn person(user: UserId) -> Self {
+        Admin { user: Some(user) }
+    }
+
+    /// The application embedding the agents, acting for itself rather than for a person
+    /// (at start-up, from its own configuration). Never hand this to request handlers.
+    pub fn embedding_application() -> Self {
+        Admin { user: None }
+    }
+
+    /// The person acting, or `None` for the embedding application.
+    pub fn user(&self) -> Option<UserId> {
+        self.user
+    }
+}

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::clock::now;
 use crate::principal::Principal;
+use crate::router::Router;
 use crate::session::SessionAgent;
 
 /// The longest agent name accepted, in characters.
@@ -131,12 +132,20 @@ impl AgentSpec {
 pub struct AgentRegistry {
     stores: Stores,
     session: SessionAgent,
+    router: Option<Router>,
 }
 
 impl AgentRegistry {
     /// A registry over these stores, checking workspace roles through `session`.
     pub fn new(stores: Stores, session: SessionAgent) -> AgentRegistry {
-        AgentRegistry { stores, session }
+        AgentRegistry { stores, session, router: None }
+    }
+
+    /// Checks every agent's model and fallbacks against this Router's registry when agents
+    /// are created or changed.
+    pub fn with_router(mut self, router: Router) -> AgentRegistry {
+        self.router = Some(router);
+        self
     }
 
     /// Creates an agent owned by the caller.
@@ -250,6 +259,12 @@ impl AgentRegistry {
     /// Whether the caller may grant what `spec` asks for. Checked on every write, not only
     /// for what changed: whoever saves the agent vouches for every source it reads.
     async fn authorize_spec(&self, principal: &Principal, spec: &AgentSpec) -> Result<()> {
+        if let Some(router) = &self.router
+            && let Some(unknown) =
+                spec.model.iter().chain(&spec.fallbacks).find(|m| router.model_status(m).is_err())
+        {
+            return Err(Error::invalid_input(format!("model: `{unknown}` is not in the model registry")));
+        }
         if let AgentVisibility::Workspace(w) = spec.visibility {
             self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
         }

@@ -29,6 +29,8 @@ pub enum AuditAction {
     Deleted,
     /// A data source was read.
     DataSourceRead,
+    /// An administrator changed server-wide settings (the model registry, routing).
+    ConfigChanged,
 }
 
 /// An audit record to append.

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::ModelRegistryConfig;
+use crate::routing::RouterConfig;
 use crate::secret::Secret;
 
 /// The prefix of environment variables that override configuration keys.
@@ -67,7 +68,8 @@ pub struct AmpConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
-    /// The model registry.
+    /// The model registry. With no models listed, the server uses
+    /// [`ModelRegistryConfig::embedded_default`]: the in-process local model as the default.
     #[serde(default)]
     pub models: ModelRegistryConfig,
     /// The in-process cache.
@@ -76,6 +78,9 @@ pub struct AmpConfig {
     /// The in-process event bus.
     #[serde(default)]
     pub events: EventBusConfig,
+    /// How the Router handles failing deployments.
+    #[serde(default)]
+    pub router: RouterConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -99,6 +104,7 @@ impl Default for AmpConfig {
             models: ModelRegistryConfig::default(),
             cache: CacheConfig::default(),
             events: EventBusConfig::default(),
+            router: RouterConfig::default(),
         }
     }
 }
@@ -177,6 +183,9 @@ pub struct AuthConfig {
     /// Single sign-on with an external OpenID Connect provider (`POST /auth/sso`). Default
     /// none: SSO is off.
     pub oidc: Option<OidcConfig>,
+    /// Emails of the people who may change the model registry and the Router's balancing
+    /// at runtime. Default none: the registry changes only through this file.
+    pub admins: Vec<String>,
 }
 
 /// An external OpenID Connect provider whose ID tokens sign people in.
@@ -230,6 +239,7 @@ impl Default for AuthConfig {
             login_attempts_per_address: 30,
             login_window_secs: 900,
             oidc: None,
+            admins: Vec::new(),
         }
     }
 }
@@ -353,6 +363,7 @@ impl AmpConfig {
     /// Checks values that parse but make no sense.
     pub fn validate(&self) -> Result<()> {
         self.models.validate().map_err(|e| Error::invalid_input(format!("config: {e}")))?;
+        self.router.validate().map_err(|e| Error::invalid_input(format!("config: {e}")))?;
         let positive = [
             ("cache.max_entries", self.cache.max_entries),
             ("cache.max_bytes", self.cache.max_bytes),

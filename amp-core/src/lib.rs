@@ -40,6 +40,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod people;
+pub mod routing;
 pub mod secret;
 pub mod store;
 #[cfg(feature = "testkit")]
@@ -62,11 +63,12 @@ pub use model::{
 pub use people::{
     AgentConfig, AgentVisibility, DeviceSession, Membership, Preferences, User, Workspace, WorkspaceRole,
 };
+pub use routing::{BreakerConfig, HealthCheckConfig, RetryConfig, RouterConfig};
 pub use secret::Secret;
 pub use store::Stores;
 pub use traits::blob_store::{BlobKey, BlobMeta, BlobStore, PresignedRequest, UploadConstraints};
 pub use traits::cache::Cache;
-pub use traits::chat_model::{ChatModel, ChatStream};
+pub use traits::chat_model::{ChatModel, ChatModelFactory, ChatStream};
 pub use traits::connector::{Connector, SourceRecord, SyncBatch};
 pub use traits::embedder::Embedder;
 pub use traits::event_bus::{Event, EventBus, EventId, EventStream};

@@ -242,6 +242,29 @@ pub struct ModelRegistryConfig {
 }
 
 impl ModelRegistryConfig {
+    /// The id of the local model in the embedded default registry.
+    pub const LOCAL_MODEL: &'static str = "smollm2-135m-instruct";
+
+    /// The registry used when the configuration lists no models: the local model
+    /// (SmolLM2-135M-Instruct, in-process, offline) as the default, so a server started with
+    /// no configuration at all answers chats. Its window is the 4,096 positions the
+    /// in-process implementation attends to.
+    pub fn embedded_default() -> Self {
+        let id = ModelId::new(Self::LOCAL_MODEL);
+        let spec = ModelSpec {
+            provider: Provider::Local,
+            context_window: 4_096,
+            max_tokens: 1_024,
+            streaming_support: true,
+            tier: Tier::Economical,
+            tokenizer: Some(TokenizerKind::Local),
+            deployments: Vec::new(),
+            strategy: LoadBalanceStrategy::default(),
+            fallbacks: Vec::new(),
+        };
+        ModelRegistryConfig { default_model: Some(id.clone()), models: BTreeMap::from([(id, spec)]) }
+    }
+
     /// Checks the registry is consistent: the default and every fallback exist, no model
     /// falls back to itself, deployment names are unique, weights and limits are positive,
     /// and `max_tokens` fits in the context window.
@@ -352,6 +375,14 @@ mod tests {
         a.fallbacks.clear();
         a.deployments = vec![Deployment::named("x"), Deployment::named("x")];
         assert!(reg.validate().unwrap_err().to_string().contains("used twice"));
+    }
+
+    #[test]
+    fn the_embedded_default_is_the_local_model() {
+        let reg = ModelRegistryConfig::embedded_default();
+        reg.validate().unwrap();
+        let id = reg.default_model.clone().unwrap();
+        assert_eq!(reg.models[&id].provider, Provider::Local);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | trait | backends (feature) |
 //! |---|---|
 //! | [`ChatModel`](amp_core::ChatModel) | [`chat::openai::OpenAiChat`] (`openai`: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp, LM Studio), [`chat::anthropic::AnthropicChat`] (`anthropic`), [`chat::local::LocalChatModel`] (`local-llm`: SmolLM2-135M-Instruct on candle, offline) |
+//! | [`ChatModelFactory`](amp_core::ChatModelFactory) | [`chat::ProviderFactory`]: a client per registry deployment, by provider (the local model loads on first use) |
 //! | [`Tokenizer`](amp_core::Tokenizer) | [`tokenize::TiktokenTokenizer`] and [`tokenize::EstimateTokenizer`] (`tiktoken`), [`chat::local::LocalTokenizer`] (`local-llm`); [`tokenize::tokenizer_for`] picks by [`TokenizerKind`](amp_core::TokenizerKind) |
 //! | [`Embedder`](amp_core::Embedder) | [`embed::fastembed::LocalEmbedder`] (`fastembed`: all-MiniLM-L6-v2 on ONNX Runtime), [`embed::openai::OpenAiEmbedder`] (`openai`) |
 //! | [`Cache`](amp_core::Cache) | [`MemoryCache`] (LRU, entry and byte bounds, TTL), [`redis::RedisCache`] (`redis`) |

@@ -71,6 +71,11 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// How long the client is told to wait (`Retry-After`), if at all.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
 }
 
 impl From<amp_core::Error> for ApiError {

@@ -3,13 +3,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amp_agents::{AgentRegistry, Conversations, SessionAgent};
+use amp_agents::{AgentRegistry, Conversations, Gateway, Router, SessionAgent};
 use amp_core::RateLimiter;
 use amp_core::store::SessionStore;
-use amp_core::{AmpConfig, Cache, EventBus, Stores};
+use amp_core::{AmpConfig, Cache, EventBus, ModelRegistryConfig, Stores};
+use amp_providers::chat::ProviderFactory;
 use amp_providers::jwks::HttpJwksSource;
 use amp_providers::redis::{RedisCache, RedisConnection, RedisEventBus, RedisRateLimiter, RedisSessionStore};
 use amp_providers::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// The state several server processes must share: in-process for one process, in Redis
 /// when `redis.url` is set.
@@ -53,6 +55,8 @@ pub struct AppState {
     session: SessionAgent,
     conversations: Conversations,
     agents: AgentRegistry,
+    gateway: Gateway,
+    metrics: Option<PrometheusHandle>,
     draining: Arc<AtomicBool>,
 }
 
@@ -74,31 +78,31 @@ impl AppState {
             session = session.with_oidc(Arc::new(HttpJwksSource::new(oidc.jwks_url.clone())?));
         }
         let conversations = Conversations::new(stores.clone(), cache.clone(), session.clone());
-        let agents = AgentRegistry::new(stores.clone(), session.clone());
-        Ok(AppState::new(Arc::new(config), cache, events, stores, session, conversations, agents))
-    }
-
-    /// Builds the state on backends and agents chosen by the caller (e.g. Redis and
-    /// PostgreSQL for a cluster).
-    pub fn new(
-        config: Arc<AmpConfig>,
-        cache: Arc<dyn Cache>,
-        events: Arc<dyn EventBus>,
-        stores: Stores,
-        session: SessionAgent,
-        conversations: Conversations,
-        agents: AgentRegistry,
-    ) -> AppState {
-        AppState {
-            config,
+        let registry = if config.models.models.is_empty() {
+            ModelRegistryConfig::embedded_default()
+        } else {
+            config.models.clone()
+        };
+        // Installed before the Router registers its per-deployment metrics.
+        let metrics = crate::metrics::prometheus();
+        let router =
+            Router::new(registry, config.router.clone(), Arc::new(ProviderFactory::new(&config.model_dir)))?
+                .with_audit(stores.audit.clone());
+        router.spawn_health_checks();
+        let agents = AgentRegistry::new(stores.clone(), session.clone()).with_router(router.clone());
+        let gateway = Gateway::new(router, agents.clone(), session.clone());
+        Ok(AppState {
+            config: Arc::new(config),
             cache,
             events,
             stores,
             session,
             conversations,
             agents,
+            gateway,
+            metrics,
             draining: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 
     /// The configuration the server runs with.
@@ -134,6 +138,21 @@ impl AppState {
     /// The agent registry: user-defined agents.
     pub fn agents(&self) -> &AgentRegistry {
         &self.agents
+    }
+
+    /// The OpenAI-compatible gateway (and, through it, the Router).
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// The Router agent.
+    pub fn router(&self) -> &Router {
+        self.gateway.router()
+    }
+
+    /// The Prometheus exposition of every metric, when this process owns the recorder.
+    pub fn render_metrics(&self) -> Option<String> {
+        self.metrics.as_ref().map(PrometheusHandle::render)
     }
 
     /// Whether the server accepts new work; `false` once draining has begun.

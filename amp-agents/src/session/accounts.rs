@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{SessionAgent, TokenPair, passwords, secrets};
 use crate::clock::now;
-use crate::principal::{AuthMethod, Principal};
+use crate::principal::{Admin, AuthMethod, Principal};
 
 /// Prefix of refresh tokens, so a leaked one is recognizable in logs and scanners.
 const REFRESH_PREFIX: &str = "amprt_";
@@ -337,6 +337,17 @@ impl SessionAgent {
     }
 
     /// Records an audit event. Failing to audit must not fail the action, but is logged loudly.
+    /// Proof that the caller is an administrator (their email is in `auth.admins`);
+    /// anyone else is refused with `Forbidden`.
+    pub async fn admin(&self, principal: &Principal) -> Result<Admin> {
+        let user = self.me(principal).await?;
+        if self.config.admins.iter().any(|a| a.eq_ignore_ascii_case(&user.email)) {
+            Ok(Admin::person(user.id))
+        } else {
+            Err(Error::forbidden("only administrators may change the model registry or routing"))
+        }
+    }
+
     pub(crate) async fn audit(
         &self,
         actor: Option<UserId>,

@@ -3,8 +3,13 @@
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use std::sync::Arc;
+
 use crate::chat::{ChatRequest, ChatResponse, StreamEvent};
 use crate::error::Result;
+use crate::ids::ModelId;
+use crate::model::{Deployment, ModelSpec};
+use crate::traits::tokenizer::Tokenizer;
 
 /// A stream of answer events. An `Err` item ends the stream: it means the answer broke off
 /// after it started. Dropping the stream cancels the work behind it (the upstream request
@@ -23,4 +28,20 @@ pub trait ChatModel: Send + Sync {
     /// Answers as a stream. Errors before the first event are returned here (so a router
     /// can still fall back); errors after it arrive as an `Err` item.
     async fn stream(&self, request: &ChatRequest) -> Result<ChatStream>;
+}
+
+/// Turns registry entries into callable models, so the Router can add a model or a
+/// deployment at runtime without naming a concrete provider.
+pub trait ChatModelFactory: Send + Sync {
+    /// The client for one deployment of a model. Cheap: no network call is made here, and a
+    /// heavy local model is loaded on its first request rather than now.
+    fn connect(
+        &self,
+        model: &ModelId,
+        spec: &ModelSpec,
+        deployment: &Deployment,
+    ) -> Result<Arc<dyn ChatModel>>;
+
+    /// The tokenizer that counts the model's prompts (exact, or an over-estimate).
+    fn tokenizer(&self, model: &ModelId, spec: &ModelSpec) -> Result<Arc<dyn Tokenizer>>;
 }

@@ -5,7 +5,9 @@ mod auth;
 mod conversations;
 mod fallback;
 mod health;
+mod models;
 mod session;
+mod v1;
 mod workspaces;
 
 use axum::Router;
@@ -52,6 +54,17 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/session/devices/{id}", delete(session::revoke_device))
         .route("/agents/registry", get(agents::list).post(agents::create))
         .route("/agents/registry/{id}", get(agents::get).put(agents::update).delete(agents::delete))
+        .route("/models/available", get(models::available))
+        .route("/models/select", post(models::select))
+        .route("/models/{id}", put(models::upsert).delete(models::remove))
+        .route("/models/{id}/status", get(models::status))
+        .route("/agents/router/status", get(models::router_status))
+        .route("/agents/router/metrics", get(models::router_metrics))
+        .route("/agents/router/balance", post(models::balance))
+        .route("/v1/chat/completions", post(v1::chat_completions))
+        .route("/v1/models", get(v1::models))
+        .route("/v1/models/{id}", get(v1::model))
+        .route("/metrics", get(models::prometheus))
         // Only applies to routes registered above it, so it stays after the last route.
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .fallback(fallback::not_found)

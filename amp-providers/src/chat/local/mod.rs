@@ -29,6 +29,7 @@
 //! # }
 //! ```
 
+mod lazy;
 mod model;
 mod stop;
 mod template;
@@ -36,6 +37,7 @@ mod tokenizer;
 mod weights;
 mod worker;
 
+pub use lazy::LazyLocalChat;
 pub use model::{LocalChatModel, LocalModelOptions};
 pub use tokenizer::LocalTokenizer;
 pub use weights::WeightsOrigin;

@@ -1,0 +1,122 @@
+//! The OpenAI-compatible gateway: a chat request whose `model` names a registry model, a
+//! tier, or one of the caller's agents, answered through the Router.
+
+use amp_core::{
+    AgentConfig, AgentId, ChatMessage, ChatRequest, ChatResponse, ChatStream, ModelId, Result, Role,
+};
+use serde::Serialize;
+
+use crate::principal::Principal;
+use crate::registry::AgentRegistry;
+use crate::router::{ModelSummary, Routed, Router, Target};
+use crate::session::SessionAgent;
+
+/// Routes the caller's chat requests. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    router: Router,
+    agents: AgentRegistry,
+    session: SessionAgent,
+}
+
+/// What a caller may name as `model`: registry models and the agents they may use.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choices {
+    /// Registry models.
+    pub models: Vec<ModelSummary>,
+    /// Agents the caller may use (their own and those shared into their workspaces).
+    pub agents: Vec<AgentConfig>,
+}
+
+impl Gateway {
+    /// A gateway over these agents.
+    pub fn new(router: Router, agents: AgentRegistry, session: SessionAgent) -> Self {
+        Gateway { router, agents, session }
+    }
+
+    /// The Router behind it.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Answers in one piece.
+    pub async fn complete(
+        &self,
+        principal: &Principal,
+        request: ChatRequest,
+    ) -> Result<Routed<ChatResponse>> {
+        let (target, request) = self.prepare(principal, request).await?;
+        self.router.complete(&target, &request).await
+    }
+
+    /// Answers as a stream (returned once the first token arrived).
+    pub async fn stream(&self, principal: &Principal, request: ChatRequest) -> Result<Routed<ChatStream>> {
+        let (target, request) = self.prepare(principal, request).await?;
+        self.router.stream(&target, &request).await
+    }
+
+    /// The models and agents the caller may name.
+    pub async fn choices(&self, principal: &Principal) -> Result<Choices> {
+        Ok(Choices { models: self.router.models(), agents: self.agents.list(principal).await? })
+    }
+
+    /// Makes `model` (a registry model) the caller's default.
+    pub async fn select_model(&self, principal: &Principal, model: ModelId) -> Result<amp_core::User> {
+        self.router.model_status(&model)?;
+        let mut preferences = self.session.me(principal).await?.preferences;
+        preferences.default_model = Some(model);
+        self.session.update_preferences(principal, preferences).await
+    }
+
+    /// The Router target for a request, with an agent's settings applied when it names
+    /// one: its instructions come first, its model and fallbacks are the chain, and its
+    /// temperature and answer length apply where the request sets none.
+    async fn prepare(
+        &self,
+        principal: &Principal,
+        mut request: ChatRequest,
+    ) -> Result<(Target, ChatRequest)> {
+        let agent = match request.model.take() {
+            Some(name) if self.router.knows(name.as_str()) => {
+                return Ok((Target::Named(name.as_str().to_owned()), request));
+            }
+            Some(name) => self.agent_named(principal, name.as_str()).await?,
+            None => {
+                let preferences = self.session.me(principal).await?.preferences;
+                match preferences.default_agent {
+                    Some(id) => self.agents.get(principal, id).await?,
+                    None => return Ok((Target::Default { preferred: preferences.default_model }, request)),
+                }
+            }
+        };
+        if !agent.instructions.trim().is_empty() {
+            request.messages.insert(0, ChatMessage::new(Role::System, agent.instructions.clone()));
+        }
+        request.temperature = request.temperature.or(agent.temperature);
+        request.max_tokens = request.max_tokens.or(agent.max_tokens);
+        let target = match agent.model {
+            Some(model) => Target::Chain(std::iter::once(model).chain(agent.fallbacks).collect()),
+            None => {
+                let preferences = self.session.me(principal).await?.preferences;
+                Target::Default { preferred: preferences.default_model }
+            }
+        };
+        Ok((target, request))
+    }
+
+    /// An agent the caller may use, by id or by name (case-insensitive). A name that is
+    /// neither a model nor such an agent is `NotFound` as a model, so nothing about other
+    /// people's agents leaks.
+    async fn agent_named(&self, principal: &Principal, name: &str) -> Result<AgentConfig> {
+        let unknown = || amp_core::Error::not_found(format!("model `{name}`"));
+        if let Ok(id) = name.parse::<AgentId>() {
+            return self.agents.get(principal, id).await.map_err(|_| unknown());
+        }
+        self.agents
+            .list(principal)
+            .await?
+            .into_iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .ok_or_else(unknown)
+    }
+}
