@@ -37,7 +37,11 @@ impl Attempt {
         Attempt {
             model: model.clone(),
             deployment: Some(deployment.to_owned()),
-            kind: err.kind(),
+            // An upstream 429 is a rate limit whatever error type carried it.
+            kind: match err {
+                Error::Upstream { status: Some(429), .. } => ErrorKind::RateLimited,
+                other => other.kind(),
+            },
             reason: err.public_message(),
             retry_after: err.retry_after(),
             tokens,

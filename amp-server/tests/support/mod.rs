@@ -70,10 +70,7 @@ pub async fn send(
             .expect("a valid request"),
         None => request.body(Body::empty()).expect("a valid request"),
     };
-    let response = app.oneshot(request).await.expect("the router is infallible");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("the body is readable").to_bytes();
+    let (status, headers, bytes) = exchange(app, request).await;
     let body = if bytes.is_empty() {
         serde_json::Value::Null
     } else {
@@ -81,6 +78,33 @@ pub async fn send(
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
     };
     JsonResponse { status, headers, body }
+}
+
+/// Sends a request in-process and reads the whole answer, whatever its type.
+async fn exchange(app: Router, request: Request<Body>) -> (StatusCode, HeaderMap, axum::body::Bytes) {
+    let response = app.oneshot(request).await.expect("the router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("the body is readable").to_bytes();
+    (status, headers, bytes)
+}
+
+/// Posts JSON as `bearer` and returns the answer as text (for event streams).
+pub async fn post_text(
+    app: &Router,
+    path: &str,
+    bearer: &str,
+    body: serde_json::Value,
+) -> (StatusCode, HeaderMap, String) {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("authorization", format!("Bearer {bearer}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("a valid request");
+    let (status, headers, bytes) = exchange(app.clone(), request).await;
+    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Registers a person with a fixed password, signs them in, and returns their access token.
