@@ -73,7 +73,8 @@ impl AppState {
         }
         let (cache, events) = (shared.cache, shared.events);
         let mut session =
-            SessionAgent::new(stores.clone(), shared.limiter, events.clone(), config.auth.clone())?;
+            SessionAgent::new(stores.clone(), shared.limiter, events.clone(), config.auth.clone())?
+                .with_cache(cache.clone());
         if let Some(oidc) = &config.auth.oidc {
             session = session.with_oidc(Arc::new(HttpJwksSource::new(oidc.jwks_url.clone())?));
         }

@@ -5,7 +5,7 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{call_as, person, test_app};
+use support::{call_as, person, test_app_with};
 
 /// A workspace owned by `owner` with the given members (`(email, role)`); returns its id.
 async fn workspace(app: &axum::Router, owner: &str, members: &[(&str, &str)]) -> String {
@@ -30,9 +30,22 @@ fn names(list: &Value) -> Vec<&str> {
     list.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect()
 }
 
+/// The embedded defaults plus the models the agents below name (agents may only name
+/// registry models). Nothing is called: the deployments are never used here.
+async fn app_with_models() -> support::TestApp {
+    test_app_with(|c| {
+        let models = serde_json::json!({"models": {
+            "gpt-4o": {"provider": "OpenAI", "context_window": 128000, "max_tokens": 16384, "tier": "Premium"},
+            "claude-3": {"provider": "Anthropic", "context_window": 200000, "max_tokens": 4096, "tier": "Balanced"},
+            "local": {"provider": "Local", "context_window": 4096, "max_tokens": 1024, "tier": "Economical"}}});
+        c.models = serde_json::from_value(models).unwrap();
+    })
+    .await
+}
+
 #[tokio::test]
 async fn agents_round_trip_every_field_and_list_by_name() {
-    let t = test_app().await;
+    let t = app_with_models().await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let ws = workspace(&app, &owner, &[]).await;
@@ -95,7 +108,7 @@ async fn agents_round_trip_every_field_and_list_by_name() {
 
 #[tokio::test]
 async fn invalid_specs_are_400_naming_the_field() {
-    let t = test_app().await;
+    let t = app_with_models().await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let id = create(&app, &owner, json!({"name": "Valid"})).await;
@@ -129,7 +142,7 @@ async fn invalid_specs_are_400_naming_the_field() {
 
 #[tokio::test]
 async fn private_agents_are_invisible_to_everyone_else() {
-    let t = test_app().await;
+    let t = app_with_models().await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let other = person(&app, "other@example.test").await;
@@ -149,7 +162,7 @@ async fn private_agents_are_invisible_to_everyone_else() {
 
 #[tokio::test]
 async fn workspace_agents_are_listed_for_members_and_viewers_cannot_change_them() {
-    let t = test_app().await;
+    let t = app_with_models().await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let editor = person(&app, "editor@example.test").await;
@@ -181,7 +194,7 @@ async fn workspace_agents_are_listed_for_members_and_viewers_cannot_change_them(
 
 #[tokio::test]
 async fn sharing_needs_the_editor_role_and_readable_workspaces_need_membership() {
-    let t = test_app().await;
+    let t = app_with_models().await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
@@ -211,7 +224,7 @@ async fn sharing_needs_the_editor_role_and_readable_workspaces_need_membership()
 
 #[tokio::test]
 async fn the_workspace_owner_can_delete_a_members_workspace_agent() {
-    let t = test_app().await;
+    let t = app_with_models().await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let editor = person(&app, "editor@example.test").await;

@@ -112,7 +112,7 @@ async fn a_stream_broken_after_its_first_token_ends_with_an_error_object() {
     let (status, _, text) = post_text(&g.app, "/v1/chat/completions", &g.key, body).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.contains(r#""content":"Hel""#), "{text}");
-    let last = text.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap();
+    let last = text.lines().filter_map(|l| l.strip_prefix("data: ")).next_back().unwrap();
     let error: Value = serde_json::from_str(last).unwrap();
     assert_eq!(error["error"]["type"], "server_error", "{last}");
     assert!(!text.contains("[DONE]"));

@@ -130,7 +130,7 @@ impl Router {
         factory: Arc<dyn ChatModelFactory>,
     ) -> Result<Self> {
         config.validate()?;
-        let table = RouteTable::build(registry, factory.as_ref(), config.breaker, None)?;
+        let table = RouteTable::build(registry, &factory, config.breaker, None)?;
         Ok(Router {
             inner: Arc::new(Inner {
                 table: RwLock::new(Arc::new(table)),
@@ -442,12 +442,8 @@ impl Router {
             let current = self.table();
             let mut registry = current.registry.clone();
             edit(&mut registry)?;
-            let table = RouteTable::build(
-                registry,
-                self.inner.factory.as_ref(),
-                self.inner.config.breaker,
-                Some(&current),
-            )?;
+            let table =
+                RouteTable::build(registry, &self.inner.factory, self.inner.config.breaker, Some(&current))?;
             *self.inner.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
         }
         if let Some(audit) = self.inner.audit.get() {
@@ -555,7 +551,13 @@ impl PromptSize {
         if bound + answer <= window && !limited {
             return (Ok(()), self.bytes / 4 + 4 * self.messages);
         }
-        let prompt = entry.tokenizer.count_chat(&request.messages) as u64;
+        let prompt = match entry.tokenizer() {
+            Ok(tokenizer) => tokenizer.count_chat(&request.messages) as u64,
+            Err(err) => {
+                tracing::warn!(model = %entry.id, error = %err, "no tokenizer; counting with the byte bound");
+                bound
+            }
+        };
         if prompt + answer > window {
             return (Err(Error::ContextWindowExceeded { needed: prompt + answer, limit: window }), 0);
         }

@@ -4,8 +4,8 @@
 //! unchanged.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use amp_core::{
@@ -87,10 +87,22 @@ pub(crate) struct ModelEntry {
     pub(crate) spec: ModelSpec,
     pub(crate) next: AtomicUsize,
     pub(crate) deployments: Vec<Arc<DeploymentSlot>>,
-    pub(crate) tokenizer: Arc<dyn Tokenizer>,
+    /// Built on first need: most prompts fit without counting, and a tokenizer's tables
+    /// cost megabytes of memory.
+    tokenizer: OnceLock<Arc<dyn Tokenizer>>,
+    factory: Arc<dyn ChatModelFactory>,
 }
 
 impl ModelEntry {
+    /// The model's tokenizer, built on first use.
+    pub(crate) fn tokenizer(&self) -> Result<&Arc<dyn Tokenizer>> {
+        if let Some(tokenizer) = self.tokenizer.get() {
+            return Ok(tokenizer);
+        }
+        let built = self.factory.tokenizer(&self.id, &self.spec)?;
+        Ok(self.tokenizer.get_or_init(|| built))
+    }
+
     pub(crate) fn deployment(&self, name: &str) -> Option<&Arc<DeploymentSlot>> {
         self.deployments.iter().find(|d| d.name() == name)
     }
@@ -107,7 +119,7 @@ impl RouteTable {
     /// deployment whose configuration did not change.
     pub(crate) fn build(
         registry: ModelRegistryConfig,
-        factory: &dyn ChatModelFactory,
+        factory: &Arc<dyn ChatModelFactory>,
         breaker: BreakerConfig,
         previous: Option<&RouteTable>,
     ) -> Result<RouteTable> {
@@ -134,10 +146,12 @@ impl RouteTable {
                 };
                 deployments.push(slot);
             }
-            let tokenizer = match reusable {
-                Some(o) if o.spec.tokenizer_kind() == spec.tokenizer_kind() => o.tokenizer.clone(),
-                _ => factory.tokenizer(id, spec)?,
-            };
+            let tokenizer = OnceLock::new();
+            if let Some(old) = reusable.filter(|o| o.spec.tokenizer_kind() == spec.tokenizer_kind())
+                && let Some(built) = old.tokenizer.get()
+            {
+                let _ = tokenizer.set(built.clone());
+            }
             models.insert(
                 id.clone(),
                 Arc::new(ModelEntry {
@@ -146,6 +160,7 @@ impl RouteTable {
                     next: AtomicUsize::new(0),
                     deployments,
                     tokenizer,
+                    factory: factory.clone(),
                 }),
             );
         }

@@ -3,6 +3,9 @@
 use amp_core::audit::AuditAction;
 use amp_core::store::ApiKeyRecord;
 use amp_core::{ApiKeyId, Error, Result};
+use std::time::Duration;
+
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::{SessionAgent, secrets};
@@ -54,25 +57,72 @@ impl SessionAgent {
         self.stores.credentials.list_api_keys(principal.user).await
     }
 
-    /// Revokes one of the caller's keys; another person's key is `NotFound`.
+    /// Revokes one of the caller's keys; another person's key is `NotFound`. The key stops
+    /// working at once, in every process sharing the cache.
     pub async fn revoke_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
+        let hash = self.list_api_keys(principal).await?.into_iter().find(|k| k.id == id).map(|k| k.hash);
         self.stores.credentials.revoke_api_key(principal.user, id, crate::clock::now()).await?;
+        if let (Some(cache), Some(hash)) = (&self.cache, hash)
+            && let Err(err) = cache.delete(&cache_key(&hash)).await
+        {
+            // The entry would outlive the revocation by up to its TTL: say so loudly.
+            tracing::error!(error = %err, "dropping a revoked API key from the cache failed");
+        }
         self.audit(Some(principal.user), AuditAction::TokenRevoked, &format!("api_key:{id}"), true, &None)
             .await;
         Ok(())
     }
 
+    /// Programmatic clients send a key with every request, so a valid key is remembered in
+    /// the cache for [`API_KEY_CACHE_TTL`] (by its hash, never the key itself); revoking
+    /// removes it at once.
     pub(crate) async fn authenticate_api_key(&self, key: &str) -> Result<Principal> {
-        let record = self.stores.credentials.find_api_key(&secrets::hash_token(key)).await?;
-        match record {
+        let hash = secrets::hash_token(key);
+        if let Some(cache) = &self.cache
+            && let Ok(Some(hit)) = cache.get(&cache_key(&hash)).await
+            && let Some(principal) = decode(&hit)
+        {
+            return Ok(principal);
+        }
+        let record = self.stores.credentials.find_api_key(&hash).await?;
+        let principal = match record {
             Some(r) if r.revoked_at.is_none() => {
                 let user = self.stores.users.get_user(r.user).await?;
                 if user.is_none_or(|u| u.disabled) {
                     return Err(Error::unauthenticated("invalid API key"));
                 }
-                Ok(Principal { user: r.user, method: AuthMethod::ApiKey(r.id) })
+                Principal { user: r.user, method: AuthMethod::ApiKey(r.id) }
             }
-            _ => Err(Error::unauthenticated("invalid API key")),
+            _ => return Err(Error::unauthenticated("invalid API key")),
+        };
+        if let Some(cache) = &self.cache {
+            let value = Bytes::from(format!("{} {}", principal.user, key_id(&principal)));
+            if let Err(err) = cache.set(&cache_key(&hash), value, Some(API_KEY_CACHE_TTL)).await {
+                tracing::warn!(error = %err, "caching an API key failed");
+            }
         }
+        Ok(principal)
     }
+}
+
+/// How long a checked API key is trusted without asking the store again. A revocation
+/// through this agent takes effect at once; an account disabled in the store, within
+/// this time.
+pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+
+fn cache_key(hash: &str) -> String {
+    format!("auth:api_key:{hash}")
+}
+
+fn key_id(principal: &Principal) -> String {
+    match principal.method {
+        AuthMethod::ApiKey(id) => id.to_string(),
+        AuthMethod::Session(id) => id.to_string(),
+    }
+}
+
+fn decode(value: &[u8]) -> Option<Principal> {
+    let text = std::str::from_utf8(value).ok()?;
+    let (user, key) = text.split_once(' ')?;
+    Some(Principal { user: user.parse().ok()?, method: AuthMethod::ApiKey(key.parse().ok()?) })
 }

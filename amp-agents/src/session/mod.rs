@@ -23,7 +23,7 @@ pub mod workspaces;
 use std::sync::Arc;
 
 use amp_core::config::AuthConfig;
-use amp_core::{DeviceSession, EventBus, JwksSource, RateLimiter, Result, Secret, Stores};
+use amp_core::{Cache, DeviceSession, EventBus, JwksSource, RateLimiter, Result, Secret, Stores};
 use serde::{Deserialize, Serialize};
 
 use access_token::AccessTokens;
@@ -56,6 +56,8 @@ pub struct SessionAgent {
     tokens: Arc<AccessTokens>,
     /// Set when `auth.oidc` is configured and a key source was given.
     oidc: Option<Arc<OidcVerifier>>,
+    /// Remembers checked API keys; see [`SessionAgent::with_cache`].
+    cache: Option<Arc<dyn Cache>>,
 }
 
 impl SessionAgent {
@@ -75,7 +77,23 @@ impl SessionAgent {
             }
         };
         let tokens = Arc::new(AccessTokens::new(&secret, &config.issuer));
-        Ok(SessionAgent { stores, limiter, events, config: Arc::new(config), tokens, oidc: None })
+        Ok(SessionAgent {
+            stores,
+            limiter,
+            events,
+            config: Arc::new(config),
+            tokens,
+            oidc: None,
+            cache: None,
+        })
+    }
+
+    /// Remembers checked API keys in `cache` for a minute, so programmatic clients that
+    /// send one with every request do not cost two store reads each time. Use the cache
+    /// every server process shares (Redis in a cluster) so a revocation reaches all of them.
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Enables single sign-on ([`SessionAgent::login_with_id_token`]) with the provider of
