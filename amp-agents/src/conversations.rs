@@ -245,6 +245,14 @@ impl Conversations {
             return Err(Error::conflict(format!("conversation {id} is already in a workspace")));
         }
         let shared = Conversation { workspace: Some(workspace), updated_at: now, ..conversation };
+        self.session
+            .workspace_activity(
+                principal,
+                workspace,
+                amp_core::audit::AuditAction::Shared,
+                json!({"conversation": id, "title": shared.title}),
+            )
+            .await;
         self.announce(principal, "conversation_shared", json!({ "conversation": shared })).await;
         Ok(shared)
     }

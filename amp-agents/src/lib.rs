@@ -8,6 +8,7 @@
 //! Today:
 //! - [`SessionAgent`]: accounts, passwords, tokens, API keys, single sign-on, device
 //!   sessions, cross-device sync and workspaces with roles;
+//! - [`Files`]: who may read a file's record and share it into a workspace;
 //! - [`Conversations`]: conversations and their messages, personal or in a workspace;
 //! - [`AgentRegistry`]: user-defined agents, private or shared into a workspace.
 //! - [`Gateway`]: OpenAI-style requests naming a model, a tier or an agent, through the Router;
@@ -18,6 +19,7 @@
 
 mod clock;
 pub mod conversations;
+pub mod files;
 pub mod gateway;
 pub mod principal;
 pub mod registry;
@@ -25,6 +27,7 @@ pub mod router;
 pub mod session;
 
 pub use conversations::Conversations;
+pub use files::Files;
 pub use gateway::Gateway;
 pub use principal::{Admin, AuthMethod, Principal};
 pub use registry::{AgentRegistry, AgentSpec};

@@ -31,6 +31,8 @@ pub enum AuditAction {
     DataSourceRead,
     /// An administrator changed server-wide settings (the model registry, routing).
     ConfigChanged,
+    /// A file or conversation was shared into a workspace.
+    Shared,
 }
 
 /// An audit record to append.

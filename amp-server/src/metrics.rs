@@ -19,7 +19,10 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &LATENCY_BUCKETS)
                 .ok()?;
             match builder.install_recorder() {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    spawn_upkeep(handle.clone());
+                    Some(handle)
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "another metrics recorder is installed; /metrics stays empty");
                     None
@@ -28,3 +31,21 @@ pub(crate) fn prometheus() -> Option<PrometheusHandle> {
         })
         .clone()
 }
+
+/// Histograms keep their raw samples until the exporter folds them into buckets, which a
+/// scrape does, or this upkeep: without it, memory grows with every request between scrapes.
+/// A plain thread, since the recorder outlives any one async runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new().name("metrics-upkeep".to_owned()).spawn(move || {
+        loop {
+            std::thread::sleep(UPKEEP_EVERY);
+            handle.run_upkeep();
+        }
+    });
+    if let Err(err) = spawned {
+        tracing::error!(error = %err, "starting the metrics upkeep thread failed; scrape /metrics to keep memory flat");
+    }
+}
+
+/// How often histogram samples are folded into buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);

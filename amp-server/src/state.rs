@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amp_agents::{AgentRegistry, Conversations, Gateway, Router, SessionAgent};
+use amp_agents::{AgentRegistry, Conversations, Files, Gateway, Router, SessionAgent};
 use amp_core::RateLimiter;
 use amp_core::store::SessionStore;
 use amp_core::{AmpConfig, Cache, EventBus, ModelRegistryConfig, Stores};
@@ -54,6 +54,7 @@ pub struct AppState {
     stores: Stores,
     session: SessionAgent,
     conversations: Conversations,
+    files: Files,
     agents: AgentRegistry,
     gateway: Gateway,
     metrics: Option<PrometheusHandle>,
@@ -92,6 +93,7 @@ impl AppState {
         router.spawn_health_checks();
         let agents = AgentRegistry::new(stores.clone(), session.clone()).with_router(router.clone());
         let gateway = Gateway::new(router, agents.clone(), session.clone());
+        let files = Files::new(stores.clone(), session.clone());
         Ok(AppState {
             config: Arc::new(config),
             cache,
@@ -99,6 +101,7 @@ impl AppState {
             stores,
             session,
             conversations,
+            files,
             agents,
             gateway,
             metrics,
@@ -134,6 +137,11 @@ impl AppState {
     /// The conversations agent.
     pub fn conversations(&self) -> &Conversations {
         &self.conversations
+    }
+
+    /// The files agent: who may read and share files.
+    pub fn files(&self) -> &Files {
+        &self.files
     }
 
     /// The agent registry: user-defined agents.

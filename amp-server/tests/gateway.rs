@@ -328,3 +328,34 @@ async fn with_no_models_configured_the_local_model_is_the_default() {
     assert_eq!(available[0]["is_default"], true);
     assert_eq!(available[0]["provider"], "Local");
 }
+
+#[tokio::test]
+async fn a_newcomer_chats_with_the_local_model_on_embedded_defaults() {
+    // The tests run in the crate's directory; the model files are where scripts/test.sh
+    // put them.
+    let model_dir = std::env::var("AMP_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.amp-cache/models"));
+    let test_app = test_app_with(|c| c.model_dir = model_dir).await;
+    let app = amp_server::router(test_app.state.clone());
+    let token = person(&app, "newcomer@example.com").await;
+    let body = json!({"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 12});
+    let r = send(app.clone(), Method::POST, "/v1/chat/completions", Some(&token), Some(body)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["model"], ModelRegistryConfig::LOCAL_MODEL);
+    assert!(!r.body["choices"][0]["message"]["content"].as_str().unwrap().trim().is_empty(), "{}", r.body);
+    assert!(r.body["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_local_model_whose_files_are_missing_is_unavailable_without_revealing_paths() {
+    let missing = tempfile::tempdir().unwrap();
+    let test_app = test_app_with(|c| c.model_dir = missing.path().to_owned()).await;
+    let app = amp_server::router(test_app.state.clone());
+    let token = person(&app, "early@example.com").await;
+    let body = json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4});
+    let r = send(app.clone(), Method::POST, "/v1/chat/completions", Some(&token), Some(body)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains(&missing.path().display().to_string()), "{message}");
+}

@@ -230,7 +230,7 @@ impl Router {
             let mut tried = Vec::new();
             let mut failures = 0;
             loop {
-                if calls >= retry.max_attempts {
+                if calls >= retry.max_attempts || (calls > 0 && started.elapsed() >= budget) {
                     break 'chain;
                 }
                 let now = Instant::now();

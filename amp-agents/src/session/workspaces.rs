@@ -197,7 +197,9 @@ impl SessionAgent {
         self.stores.audit.query(&query).await
     }
 
-    async fn workspace_activity(
+    /// Appends to the workspace's activity log; a failure is logged, not returned, since
+    /// the change it records has already happened.
+    pub(crate) async fn workspace_activity(
         &self,
         principal: &Principal,
         workspace: WorkspaceId,

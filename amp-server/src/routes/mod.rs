@@ -4,6 +4,7 @@ mod agents;
 mod auth;
 mod conversations;
 mod fallback;
+mod files;
 mod health;
 mod models;
 mod session;
@@ -54,6 +55,9 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/session/devices/{id}", delete(session::revoke_device))
         .route("/agents/registry", get(agents::list).post(agents::create))
         .route("/agents/registry/{id}", get(agents::get).put(agents::update).delete(agents::delete))
+        .route("/files", get(files::list))
+        .route("/files/{id}/status", get(files::status))
+        .route("/files/{id}/share", post(files::share))
         .route("/models/available", get(models::available))
         .route("/models/select", post(models::select))
         .route("/models/{id}", put(models::upsert).delete(models::remove))

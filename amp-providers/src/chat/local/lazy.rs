@@ -1,6 +1,6 @@
 //! The local model, loaded on its first request instead of at start.
 
-use amp_core::{ChatModel, ChatRequest, ChatResponse, ChatStream, Result};
+use amp_core::{ChatModel, ChatRequest, ChatResponse, ChatStream, Error, Result};
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
@@ -21,8 +21,13 @@ impl LazyLocalChat {
         LazyLocalChat { name: options.name.clone(), options, model: OnceCell::new() }
     }
 
+    /// The loaded model. A failed load is logged whole (paths and causes are for the
+    /// operator) and reported to the caller as `Unavailable`.
     async fn model(&self) -> Result<&LocalChatModel> {
-        self.model.get_or_try_init(|| LocalChatModel::load(self.options.clone())).await
+        self.model.get_or_try_init(|| LocalChatModel::load(self.options.clone())).await.map_err(|err| {
+            tracing::error!(model = %self.name, error = %err, "loading the local chat model failed");
+            Error::unavailable(format!("{} could not be loaded; the server log says why", self.name))
+        })
     }
 }
 
