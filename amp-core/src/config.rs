@@ -119,6 +119,11 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Largest JSON request body, in bytes. Default 2 MiB.
     pub max_body_bytes: u64,
+    /// Addresses of reverse proxies in front of the server. A request from one of them is
+    /// attributed to the client its `X-Forwarded-For` names (the right-most address that is
+    /// not itself a trusted proxy), for login throttling and the audit log. Default none:
+    /// the header is ignored, since anyone can send it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +132,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_secs: 30,
             max_body_bytes: 2 * 1024 * 1024,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -16,21 +16,7 @@ const BOUNDS_MS: [u64; 15] =
     [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000];
 
 /// Every error kind, in the order of the per-kind counters.
-const KINDS: [ErrorKind; 13] = [
-    ErrorKind::InvalidInput,
-    ErrorKind::Unauthenticated,
-    ErrorKind::Forbidden,
-    ErrorKind::NotFound,
-    ErrorKind::Conflict,
-    ErrorKind::PayloadTooLarge,
-    ErrorKind::UnsupportedMediaType,
-    ErrorKind::RateLimited,
-    ErrorKind::ContextWindowExceeded,
-    ErrorKind::Upstream,
-    ErrorKind::Timeout,
-    ErrorKind::Unavailable,
-    ErrorKind::Internal,
-];
+const KINDS: [ErrorKind; ErrorKind::ALL.len()] = ErrorKind::ALL;
 
 /// A fixed-bucket latency histogram.
 #[derive(Debug, Default)]

@@ -85,6 +85,18 @@ pub struct Routed<T> {
     pub failed_attempts: Vec<Attempt>,
 }
 
+impl<T> Routed<T> {
+    /// The same routing with its answer converted.
+    fn try_map<U>(self, convert: impl FnOnce(T) -> Result<U>) -> Result<Routed<U>> {
+        Ok(Routed {
+            value: convert(self.value)?,
+            model: self.model,
+            deployment: self.deployment,
+            failed_attempts: self.failed_attempts,
+        })
+    }
+}
+
 /// A change to how a model spreads traffic (`POST /agents/router/balance`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -155,31 +167,19 @@ impl Router {
 
     /// Answers in one piece, through the first option that succeeds.
     pub async fn complete(&self, target: &Target, request: &ChatRequest) -> Result<Routed<ChatResponse>> {
-        let routed = self.dispatch(target, request, Mode::Complete).await?;
-        match routed.value {
-            Answer::Complete(value) => Ok(Routed {
-                value,
-                model: routed.model,
-                deployment: routed.deployment,
-                failed_attempts: routed.failed_attempts,
-            }),
+        self.dispatch(target, request, Mode::Complete).await?.try_map(|answer| match answer {
+            Answer::Complete(value) => Ok(value),
             Answer::Stream(_) => Err(Error::bug("a completion was answered with a stream")),
-        }
+        })
     }
 
     /// Answers as a stream. The stream is returned once its first token arrived; every
     /// failure before that has been retried or fallen back.
     pub async fn stream(&self, target: &Target, request: &ChatRequest) -> Result<Routed<ChatStream>> {
-        let routed = self.dispatch(target, request, Mode::Stream).await?;
-        match routed.value {
-            Answer::Stream(value) => Ok(Routed {
-                value,
-                model: routed.model,
-                deployment: routed.deployment,
-                failed_attempts: routed.failed_attempts,
-            }),
+        self.dispatch(target, request, Mode::Stream).await?.try_map(|answer| match answer {
+            Answer::Stream(value) => Ok(value),
             Answer::Complete(_) => Err(Error::bug("a stream was answered in one piece")),
-        }
+        })
     }
 
     /// The ordered chain of models `target` resolves to. Unknown names are `NotFound`.

@@ -274,14 +274,19 @@ impl ChunkWriter {
     }
 
     fn chunk(&self, delta: Delta<'_>, finish: Option<&'static str>) -> String {
+        self.serialize(vec![ChunkChoice { index: 0, delta, finish_reason: finish }], None)
+    }
+
+    fn serialize(&self, choices: Vec<ChunkChoice<'_>>, usage: Option<WireUsage>) -> String {
         let chunk = Chunk {
             id: &self.id,
             object: "chat.completion.chunk",
             created: self.created,
             model: &self.model,
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason: finish }],
-            usage: None,
+            choices,
+            usage,
         };
+        // Plain structs of strings and numbers always serialize.
         serde_json::to_string(&chunk).unwrap_or_default()
     }
 
@@ -316,15 +321,7 @@ impl ChunkWriter {
             StreamEvent::Finish { reason } => {
                 let mut out = vec![self.chunk(Delta::default(), Some(finish_reason(reason)))];
                 if self.include_usage {
-                    let chunk = Chunk {
-                        id: &self.id,
-                        object: "chat.completion.chunk",
-                        created: self.created,
-                        model: &self.model,
-                        choices: Vec::new(),
-                        usage: Some(self.usage.unwrap_or_default().into()),
-                    };
-                    out.push(serde_json::to_string(&chunk).unwrap_or_default());
+                    out.push(self.serialize(Vec::new(), Some(self.usage.unwrap_or_default().into())));
                 }
                 out
             }
