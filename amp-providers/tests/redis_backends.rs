@@ -37,6 +37,49 @@ async fn redis_event_bus_delivers_across_connections_like_separate_processes() {
 }
 
 #[tokio::test]
+async fn subscribers_share_one_connection_and_a_slow_one_is_cut_off_alone() {
+    use futures::StreamExt;
+    let bus = RedisEventBus::new(redis().await, WINDOW).with_subscriber_buffer(4);
+    let topic = testkit::unique("topic");
+    let mut fast = amp_core::EventBus::subscribe(&bus, &topic, None).await.unwrap();
+    let mut slow = amp_core::EventBus::subscribe(&bus, &topic, None).await.unwrap();
+    let _other_topic = amp_core::EventBus::subscribe(&bus, &testkit::unique("topic"), None).await.unwrap();
+
+    // Redis sees one subscriber on the channel however many this process has.
+    let mut conn = redis::Client::open(std::env::var("AMP_TEST_REDIS_URL").unwrap())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let counts: Vec<(String, u64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("amp-test:ev:{topic}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(counts[0].1, 1, "{counts:?}");
+
+    // `slow` reads nothing while ten events go out: its queue of four overflows.
+    for i in 0..10 {
+        amp_core::EventBus::publish(&bus, &topic, serde_json::json!({"n": i})).await.unwrap();
+        let ev = fast.next().await.unwrap().unwrap();
+        assert_eq!(ev.payload["n"], i);
+    }
+    let mut kept = 0;
+    let end = loop {
+        match slow.next().await.unwrap() {
+            Ok(_) => kept += 1,
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(end.kind(), amp_core::ErrorKind::Conflict, "{end}");
+    assert!(kept <= 4, "{kept}");
+    // The fast subscriber carries on.
+    amp_core::EventBus::publish(&bus, &topic, serde_json::json!({"n": 10})).await.unwrap();
+    assert_eq!(fast.next().await.unwrap().unwrap().payload["n"], 10);
+}
+
+#[tokio::test]
 async fn redis_rate_limiter_keeps_every_rate_limiter_promise() {
     testkit::rate_limiter::run(Arc::new(RedisRateLimiter::new(redis().await))).await;
 }

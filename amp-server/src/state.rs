@@ -36,7 +36,10 @@ impl SharedState {
         let redis = RedisConnection::open(url.expose(), &config.redis.namespace).await?;
         Ok(SharedState {
             cache: Arc::new(RedisCache::new(redis.clone())),
-            events: Arc::new(RedisEventBus::new(redis.clone(), config.events.replay_window)),
+            events: Arc::new(
+                RedisEventBus::new(redis.clone(), config.events.replay_window)
+                    .with_subscriber_buffer(config.events.subscriber_buffer),
+            ),
             limiter: Arc::new(RedisRateLimiter::new(redis.clone())),
             sessions: Some(Arc::new(RedisSessionStore::new(redis))),
         })

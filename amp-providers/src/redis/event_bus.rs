@@ -8,6 +8,9 @@ use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 
+use std::sync::Arc;
+
+use super::subscriptions::Subscriptions;
 use super::{RedisConnection, redis_error};
 
 /// Numbers, retains and announces an event in one atomic step, so ids are contiguous per
@@ -21,21 +24,39 @@ return id
 
 /// An [`EventBus`] shared by every process using the same Redis.
 ///
-/// Subscribing opens a pub/sub connection first and reads the retained events second, so
-/// nothing published in between is missed; events seen twice are dropped by id. If the
-/// pub/sub connection breaks, the stream ends with `Unavailable` and the subscriber
-/// resumes from its last id.
+/// Subscribing joins the process's one pub/sub connection first and reads the retained
+/// events second, so nothing published in between is missed; events seen twice are dropped
+/// by id. If the pub/sub connection breaks, the stream ends with `Unavailable`; if the
+/// subscriber falls a whole queue behind, with `Conflict`; either way it resumes from its
+/// last id.
 #[derive(Clone)]
 pub struct RedisEventBus {
     redis: RedisConnection,
     replay_window: usize,
     publish: redis::Script,
+    subscriptions: Arc<Subscriptions>,
 }
+
+/// Events queued per subscriber unless [`RedisEventBus::with_subscriber_buffer`] says otherwise.
+const DEFAULT_SUBSCRIBER_BUFFER: usize = 256;
 
 impl RedisEventBus {
     /// A bus keeping `replay_window` events per topic, under `<namespace>ev:`.
     pub fn new(redis: RedisConnection, replay_window: usize) -> Self {
-        RedisEventBus { redis, replay_window: replay_window.max(1), publish: redis::Script::new(PUBLISH) }
+        let subscriptions = Arc::new(Subscriptions::new(redis.client.clone(), DEFAULT_SUBSCRIBER_BUFFER));
+        RedisEventBus {
+            redis,
+            replay_window: replay_window.max(1),
+            publish: redis::Script::new(PUBLISH),
+            subscriptions,
+        }
+    }
+
+    /// Queues at most `buffer` live events per subscriber; one that falls further behind is
+    /// cut off (its stream ends with `Conflict`) and resumes from its last id.
+    pub fn with_subscriber_buffer(mut self, buffer: usize) -> Self {
+        self.subscriptions = Arc::new(Subscriptions::new(self.redis.client.clone(), buffer));
+        self
     }
 
     fn keys(&self, topic: &str) -> (String, String, String) {
@@ -89,8 +110,7 @@ impl EventBus for RedisEventBus {
 
     async fn subscribe(&self, topic: &str, after: Option<EventId>) -> Result<EventStream> {
         let (seq, log, channel) = self.keys(topic);
-        let mut pubsub = self.redis.client.get_async_pubsub().await.map_err(redis_error)?;
-        pubsub.subscribe(&channel).await.map_err(redis_error)?;
+        let subscription = self.subscriptions.subscribe(&channel).await?;
 
         let mut conn = self.redis.conn();
         let mut replay = Vec::new();
@@ -125,27 +145,32 @@ impl EventBus for RedisEventBus {
 
         let mut last_seen = replay.last().map(|e| e.id).or(after).unwrap_or(0);
         let topic = topic.to_owned();
-        let live = pubsub.into_on_message().filter_map(move |msg| {
-            let event = msg
-                .get_payload::<String>()
-                .map_err(|e| Error::internal("malformed event message", e))
-                .and_then(|text| parse_live(&topic, &text));
-            // Events read from the replay may also arrive live; deliver each id once.
-            let keep = match &event {
-                Ok(e) if e.id <= last_seen => false,
-                Ok(e) => {
-                    last_seen = e.id;
-                    true
-                }
-                Err(_) => true,
-            };
-            futures::future::ready(keep.then_some(event))
-        });
-        let ended = futures::stream::once(async {
-            Err(Error::Unavailable {
-                message: "the event connection closed; resubscribe from the last event id seen".into(),
-                retry_after: None,
-            })
+        let cut_off = subscription.cut_off;
+        let live =
+            tokio_stream::wrappers::ReceiverStream::new(subscription.messages).filter_map(move |text| {
+                let event = parse_live(&topic, &text);
+                // Events read from the replay may also arrive live; deliver each id once.
+                let keep = match &event {
+                    Ok(e) if e.id <= last_seen => false,
+                    Ok(e) => {
+                        last_seen = e.id;
+                        true
+                    }
+                    Err(_) => true,
+                };
+                futures::future::ready(keep.then_some(event))
+            });
+        let ended = futures::stream::once(async move {
+            if cut_off.load(std::sync::atomic::Ordering::Acquire) {
+                Err(Error::conflict(
+                    "this subscriber fell behind and was cut off; resubscribe from the last event id seen",
+                ))
+            } else {
+                Err(Error::Unavailable {
+                    message: "the event connection closed; resubscribe from the last event id seen".into(),
+                    retry_after: None,
+                })
+            }
         });
         Ok(futures::stream::iter(replay.into_iter().map(Ok)).chain(live).chain(ended).boxed())
     }

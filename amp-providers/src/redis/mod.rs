@@ -16,6 +16,7 @@ mod cache;
 mod event_bus;
 mod rate_limiter;
 mod sessions;
+mod subscriptions;
 
 pub use cache::RedisCache;
 pub use event_bus::RedisEventBus;
