@@ -550,3 +550,28 @@ async fn active_health_checks_open_a_breaker_without_traffic() {
     assert_eq!(status.deployments[0].breaker.consecutive_failures, 2);
     checks.abort();
 }
+
+#[tokio::test]
+async fn a_request_every_model_refuses_as_bad_is_400_without_retries() {
+    let refusing =
+        || openai::error_response(400, "Invalid 'messages': too many", "invalid_request_error", None);
+    let a = MockServer::always(refusing()).await.unwrap();
+    let b = MockServer::always(refusing()).await.unwrap();
+    let mut config = quick();
+    config.retry.retries_per_model = 3;
+    let router = router(
+        json!({"models": {
+            "a": model(vec![deployment("d", &a, json!({}))], json!({"fallbacks": ["b"]})),
+            "b": model(vec![deployment("d", &b, json!({}))], json!({}))}}),
+        config,
+    );
+    let err = router.complete(&named("a"), &ask("hi")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("too many"), "{err}");
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+    // A refused request says nothing about the deployment's health.
+    assert_eq!(
+        router.model_status(&ModelId::new("a")).unwrap().deployments[0].breaker.consecutive_failures,
+        0
+    );
+}

@@ -26,6 +26,9 @@ pub struct Attempt {
     /// For context-window failures: tokens needed and the window.
     #[serde(skip)]
     pub(crate) tokens: Option<(u64, u64)>,
+    /// The request itself was refused (see [`Attempt::is_bad_request`]).
+    #[serde(skip)]
+    pub(crate) bad_request: bool,
 }
 
 impl Attempt {
@@ -45,11 +48,20 @@ impl Attempt {
             reason: err.public_message(),
             retry_after: err.retry_after(),
             tokens,
+            bad_request: Self::is_bad_request(err),
         }
     }
 
     pub(crate) fn skipped(model: &ModelId, kind: ErrorKind, reason: String) -> Self {
-        Attempt { model: model.clone(), deployment: None, kind, reason, retry_after: None, tokens: None }
+        Attempt {
+            model: model.clone(),
+            deployment: None,
+            kind,
+            reason,
+            retry_after: None,
+            tokens: None,
+            bad_request: false,
+        }
     }
 
     /// Whether the upstream refused the request itself (HTTP 400/422), which another
@@ -88,11 +100,7 @@ pub(crate) fn exhausted(attempts: &[Attempt], elapsed: Duration) -> Error {
         let limit = attempts.iter().filter_map(|a| a.tokens.map(|t| t.1)).max().unwrap_or(0);
         return Error::ContextWindowExceeded { needed, limit };
     }
-    if all(&|a| {
-        a.kind == ErrorKind::InvalidInput
-            || a.reason.contains("with status 400")
-            || a.reason.contains("with status 422")
-    }) {
+    if all(&|a| a.bad_request) {
         return Error::invalid_input(format!("every model refused the request: {listed}"));
     }
     if all(&|a| a.kind == ErrorKind::RateLimited) {
