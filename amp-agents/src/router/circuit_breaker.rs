@@ -261,6 +261,17 @@ mod tests {
         }
     }
 
+    /// A breaker opened by three failures in a row, and when.
+    fn opened() -> (CircuitBreaker, Instant) {
+        let breaker = CircuitBreaker::new(config());
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            breaker.record_failure(t0, Permit::Normal);
+        }
+        assert_eq!(breaker.state(), BreakerState::Open);
+        (breaker, t0)
+    }
+
     #[test]
     fn breaker_opens_after_consecutive_failures_and_half_opens_after_cooldown() {
         let breaker = CircuitBreaker::new(config());
@@ -284,11 +295,7 @@ mod tests {
 
     #[test]
     fn a_failed_probe_reopens_for_another_cooldown() {
-        let breaker = CircuitBreaker::new(config());
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            breaker.record_failure(t0, Permit::Normal);
-        }
+        let (breaker, t0) = opened();
         let later = t0 + Duration::from_secs(1);
         let probe = breaker.try_acquire(later).unwrap();
         assert_eq!(breaker.record_failure(later, probe), BreakerState::Open);
@@ -327,11 +334,7 @@ mod tests {
 
     #[test]
     fn a_released_probe_lets_the_next_one_through() {
-        let breaker = CircuitBreaker::new(config());
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            breaker.record_failure(t0, Permit::Normal);
-        }
+        let (breaker, t0) = opened();
         let later = t0 + Duration::from_secs(1);
         let probe = breaker.try_acquire(later).unwrap();
         breaker.release(probe);
