@@ -575,3 +575,22 @@ async fn a_request_every_model_refuses_as_bad_is_400_without_retries() {
         0
     );
 }
+
+#[tokio::test]
+async fn usage_based_sends_traffic_where_the_limits_leave_most_room() {
+    let small = instant().await;
+    let large = instant().await;
+    let deployments = vec![
+        deployment("small", &small, json!({"rpm": 10})),
+        deployment("large", &large, json!({"rpm": 100})),
+    ];
+    let router =
+        router(json!({"models": {"m": model(deployments, json!({"strategy": "usage_based"}))}}), quick());
+    for _ in 0..20 {
+        router.complete(&named("m"), &ask("hi")).await.unwrap();
+    }
+    // `small` loses a tenth of its room per call, `large` a hundredth.
+    assert!(small.request_count() <= 3, "small {} large {}", small.request_count(), large.request_count());
+    let status = router.model_status(&ModelId::new("m")).unwrap();
+    assert_eq!(status.deployments.iter().map(|d| d.requests_last_minute).sum::<u64>(), 20);
+}
