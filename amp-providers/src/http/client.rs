@@ -13,6 +13,11 @@ use super::timeouts::StreamClock;
 /// minute or two; reusing one they already closed costs a failed request.
 const POOL_IDLE: Duration = Duration::from_secs(60);
 
+/// Idle connections kept per upstream host. A burst opens as many connections as it has
+/// calls in flight; beyond this many, they are closed as they go idle instead of holding
+/// their buffers until `POOL_IDLE` runs out.
+const POOL_MAX_IDLE_PER_HOST: usize = 32;
+
 /// A client for the remote providers: the given connect timeout, pooled keep-alive
 /// connections, `TCP_NODELAY` (stream chunks are small and latency-bound).
 ///
@@ -22,6 +27,7 @@ pub fn build_client(connect_timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
         .tcp_nodelay(true)
         .user_agent(concat!("amp/", env!("CARGO_PKG_VERSION")))
         .build()
