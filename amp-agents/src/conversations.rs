@@ -11,7 +11,7 @@ use std::sync::Arc;
 use amp_core::audit::{AuditAction, NewAuditEvent};
 use amp_core::conversation::{Conversation, Message};
 use amp_core::{
-    AgentId, Cache, ConversationId, Error, ErrorKind, MessageId, Result, Stores, WorkspaceId, WorkspaceRole,
+    AgentId, Cache, ConversationId, Error, MessageId, Result, Stores, WorkspaceId, WorkspaceRole,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -90,10 +90,6 @@ fn page_size(limit: u32) -> u32 {
 
 /// Whether `e` only says the caller has no business with a workspace, which for a
 /// conversation in it must look exactly like the conversation not existing.
-fn is_denial(e: &Error) -> bool {
-    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Forbidden)
-}
-
 fn not_found(id: ConversationId) -> Error {
     Error::not_found(format!("conversation {id}"))
 }
@@ -261,16 +257,12 @@ impl Conversations {
     async fn readable(&self, principal: &Principal, id: ConversationId) -> Result<Conversation> {
         let conversation =
             self.stores.conversations.get_conversation(id).await?.ok_or_else(|| not_found(id))?;
-        match conversation.workspace {
-            None if conversation.owner == principal.user => Ok(conversation),
-            None => Err(not_found(id)),
-            Some(ws) => match self.session.require_role(principal, ws, WorkspaceRole::Viewer).await {
-                Ok(_) => Ok(conversation),
-                // The workspace's error would name the workspace; answer as for any unknown id.
-                Err(e) if is_denial(&e) => Err(not_found(id)),
-                Err(e) => Err(e),
-            },
-        }
+        let readable = match conversation.workspace {
+            None => conversation.owner == principal.user,
+            Some(ws) => self.session.is_member(principal, ws).await?,
+        };
+        // Answer as for any unknown id: nothing about the workspace or the owner leaks.
+        if readable { Ok(conversation) } else { Err(not_found(id)) }
     }
 
     /// Tells the caller's other devices. The change is already stored, so a failure here

@@ -30,15 +30,12 @@ impl Files {
     /// member. Anything else is `NotFound`, so ids reveal nothing.
     pub async fn get(&self, principal: &Principal, id: FileId) -> Result<FileMeta> {
         let file = self.stores.files.get_file(id).await?.ok_or_else(|| not_found(id))?;
-        if file.owner == principal.user {
-            return Ok(file);
-        }
-        match file.workspace {
-            Some(w) if self.session.require_role(principal, w, WorkspaceRole::Viewer).await.is_ok() => {
-                Ok(file)
-            }
-            _ => Err(not_found(id)),
-        }
+        let readable = file.owner == principal.user
+            || match file.workspace {
+                Some(w) => self.session.is_member(principal, w).await?,
+                None => false,
+            };
+        if readable { Ok(file) } else { Err(not_found(id)) }
     }
 
     /// The caller's own files, or with `workspace` that workspace's files (members only),

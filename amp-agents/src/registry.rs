@@ -235,7 +235,7 @@ impl AgentRegistry {
             return Ok(agent);
         }
         if let AgentVisibility::Workspace(w) = agent.visibility
-            && self.stores.workspaces.member_role(w, principal.user).await?.is_some()
+            && self.session.is_member(principal, w).await?
         {
             return Ok(agent);
         }

@@ -48,6 +48,12 @@ impl SessionAgent {
         }
     }
 
+    /// Whether the caller is a member of `workspace` (any role reads). Store failures are
+    /// errors, never a quiet "no".
+    pub async fn is_member(&self, principal: &Principal, workspace: WorkspaceId) -> Result<bool> {
+        Ok(self.stores.workspaces.member_role(workspace, principal.user).await?.is_some())
+    }
+
     /// Creates a workspace; the caller becomes its owner.
     pub async fn create_workspace(
         &self,
