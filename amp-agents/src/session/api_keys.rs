@@ -85,18 +85,17 @@ impl SessionAgent {
             return Ok(principal);
         }
         let record = self.stores.credentials.find_api_key(&hash).await?;
-        let principal = match record {
-            Some(r) if r.revoked_at.is_none() => {
-                let user = self.stores.users.get_user(r.user).await?;
-                if user.is_none_or(|u| u.disabled) {
-                    return Err(Error::unauthenticated("invalid API key"));
-                }
-                Principal { user: r.user, method: AuthMethod::ApiKey(r.id) }
-            }
+        let r = match record {
+            Some(r) if r.revoked_at.is_none() => r,
             _ => return Err(Error::unauthenticated("invalid API key")),
         };
+        let user = self.stores.users.get_user(r.user).await?;
+        if user.is_none_or(|u| u.disabled) {
+            return Err(Error::unauthenticated("invalid API key"));
+        }
+        let principal = Principal { user: r.user, method: AuthMethod::ApiKey(r.id) };
         if let Some(cache) = &self.cache {
-            let value = Bytes::from(format!("{} {}", principal.user, key_id(&principal)));
+            let value = Bytes::from(format!("{} {}", r.user, r.id));
             if let Err(err) = cache.set(&cache_key(&hash), value, Some(API_KEY_CACHE_TTL)).await {
                 tracing::warn!(error = %err, "caching an API key failed");
             }
@@ -112,13 +111,6 @@ pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 
 fn cache_key(hash: &str) -> String {
     format!("auth:api_key:{hash}")
-}
-
-fn key_id(principal: &Principal) -> String {
-    match principal.method {
-        AuthMethod::ApiKey(id) => id.to_string(),
-        AuthMethod::Session(id) => id.to_string(),
-    }
 }
 
 fn decode(value: &[u8]) -> Option<Principal> {
