@@ -62,7 +62,9 @@ impl Gateway {
 
     /// Makes `model` (a registry model) the caller's default.
     pub async fn select_model(&self, principal: &Principal, model: ModelId) -> Result<amp_core::User> {
-        self.router.model_status(&model)?;
+        if !self.router.has_model(&model) {
+            return Err(amp_core::Error::not_found(format!("model `{model}`")));
+        }
         let mut preferences = self.session.me(principal).await?.preferences;
         preferences.default_model = Some(model);
         self.session.update_preferences(principal, preferences).await
@@ -76,16 +78,22 @@ impl Gateway {
         principal: &Principal,
         mut request: ChatRequest,
     ) -> Result<(Target, ChatRequest)> {
+        // The person's preferences are read at most once, and only when a default is needed.
+        let mut preferences = None;
         let agent = match request.model.take() {
             Some(name) if self.router.knows(name.as_str()) => {
                 return Ok((Target::Named(name.as_str().to_owned()), request));
             }
             Some(name) => self.agent_named(principal, name.as_str()).await?,
             None => {
-                let preferences = self.session.me(principal).await?.preferences;
-                match preferences.default_agent {
-                    Some(id) => self.agents.get(principal, id).await?,
-                    None => return Ok((Target::Default { preferred: preferences.default_model }, request)),
+                let mine = self.session.me(principal).await?.preferences;
+                match mine.default_agent {
+                    Some(id) => {
+                        let agent = self.agents.get(principal, id).await?;
+                        preferences = Some(mine);
+                        agent
+                    }
+                    None => return Ok((Target::Default { preferred: mine.default_model }, request)),
                 }
             }
         };
@@ -97,8 +105,11 @@ impl Gateway {
         let target = match agent.model {
             Some(model) => Target::Chain(std::iter::once(model).chain(agent.fallbacks).collect()),
             None => {
-                let preferences = self.session.me(principal).await?.preferences;
-                Target::Default { preferred: preferences.default_model }
+                let preferred = match preferences {
+                    Some(p) => p.default_model,
+                    None => self.session.me(principal).await?.preferences.default_model,
+                };
+                Target::Default { preferred }
             }
         };
         Ok((target, request))

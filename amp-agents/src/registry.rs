@@ -260,8 +260,7 @@ impl AgentRegistry {
     /// for what changed: whoever saves the agent vouches for every source it reads.
     async fn authorize_spec(&self, principal: &Principal, spec: &AgentSpec) -> Result<()> {
         if let Some(router) = &self.router
-            && let Some(unknown) =
-                spec.model.iter().chain(&spec.fallbacks).find(|m| router.model_status(m).is_err())
+            && let Some(unknown) = spec.model.iter().chain(&spec.fallbacks).find(|m| !router.has_model(m))
         {
             return Err(Error::invalid_input(format!("model: `{unknown}` is not in the model registry")));
         }

@@ -189,7 +189,12 @@ impl Router {
 
     /// Whether `name` is a registry model or a tier.
     pub fn knows(&self, name: &str) -> bool {
-        Tier::parse(name).is_some() || self.table().models.contains_key(&ModelId::new(name))
+        Tier::parse(name).is_some() || self.has_model(&ModelId::new(name))
+    }
+
+    /// Whether `id` is a registry model.
+    pub fn has_model(&self, id: &ModelId) -> bool {
+        self.table().models.contains_key(id)
     }
 
     async fn dispatch(&self, target: &Target, request: &ChatRequest, mode: Mode) -> Result<Routed<Answer>> {

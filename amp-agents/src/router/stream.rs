@@ -40,17 +40,21 @@ pub(crate) async fn open(
                 }
             }
             Some(Err(err)) => return Err(err),
-            None => {
-                return Err(Error::Upstream {
-                    service: slot.client.name().to_owned(),
-                    status: None,
-                    retryable: true,
-                    message: "the stream ended before its first token".to_owned(),
-                    retry_after: None,
-                    source: None,
-                });
-            }
+            None => return Err(broken(slot.client.name(), "the stream ended before its first token")),
         }
+    }
+}
+
+/// A stream that stopped where it should not have: retryable, since another call may
+/// finish.
+fn broken(service: &str, message: &str) -> Error {
+    Error::Upstream {
+        service: service.to_owned(),
+        status: None,
+        retryable: true,
+        message: message.to_owned(),
+        retry_after: None,
+        source: None,
     }
 }
 
@@ -104,14 +108,8 @@ impl Stream for Tracked {
                 // A stream that stops without `Finish` broke off; providers report that as an
                 // error item, so this only guards against one that did not.
                 if let Some(call) = self.call.take() {
-                    call.failed(&Error::Upstream {
-                        service: "stream".to_owned(),
-                        status: None,
-                        retryable: true,
-                        message: "the stream ended without finishing".to_owned(),
-                        retry_after: None,
-                        source: None,
-                    });
+                    let service = call.slot.client.name().to_owned();
+                    call.failed(&broken(&service, "the stream ended without finishing"));
                 }
                 Poll::Ready(None)
             }
