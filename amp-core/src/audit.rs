@@ -33,6 +33,8 @@ pub enum AuditAction {
     ConfigChanged,
     /// A file or conversation was shared into a workspace.
     Shared,
+    /// A file was uploaded (into a workspace, for its activity log).
+    Uploaded,
 }
 
 /// An audit record to append.

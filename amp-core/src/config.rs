@@ -81,6 +81,15 @@ pub struct AmpConfig {
     /// How the Router handles failing deployments.
     #[serde(default)]
     pub router: RouterConfig,
+    /// Uploads: limits and how files are made searchable.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// What a chat turn reads besides the question.
+    #[serde(default)]
+    pub context: ContextConfig,
+    /// Enterprise data sources, by name.
+    #[serde(default)]
+    pub data_sources: std::collections::BTreeMap<String, crate::data_source::DataSourceSpec>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -105,7 +114,39 @@ impl Default for AmpConfig {
             cache: CacheConfig::default(),
             events: EventBusConfig::default(),
             router: RouterConfig::default(),
+            storage: StorageConfig::default(),
+            context: ContextConfig::default(),
+            data_sources: std::collections::BTreeMap::new(),
         }
+    }
+}
+
+/// Uploads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Largest file accepted, in bytes. Default 10 MiB.
+    pub max_file_bytes: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { max_file_bytes: 10 * 1024 * 1024 }
+    }
+}
+
+/// What a chat turn reads besides the question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextConfig {
+    /// Passages retrieved per turn and given to the model as numbered sources; 0 turns
+    /// retrieval off. Default 5, at most 50.
+    pub passages: usize,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        ContextConfig { passages: 5 }
     }
 }
 
@@ -384,11 +425,17 @@ impl AmpConfig {
             ("auth.session_lifetime_secs", self.auth.session_lifetime_secs as usize),
             ("auth.max_sessions_per_user", self.auth.max_sessions_per_user as usize),
             ("auth.login_window_secs", self.auth.login_window_secs as usize),
+            ("storage.max_file_bytes", self.storage.max_file_bytes as usize),
         ];
         for (key, value) in positive {
             if value == 0 {
                 return Err(Error::invalid_input(format!("config: {key}: must be positive")));
             }
+        }
+        crate::data_source::validate(&self.data_sources)
+            .map_err(|e| Error::invalid_input(format!("config: {e}")))?;
+        if self.context.passages > 50 {
+            return Err(Error::invalid_input("config: context.passages: at most 50"));
         }
         if let Some(secret) = &self.auth.jwt_secret
             && secret.expose().len() < 32

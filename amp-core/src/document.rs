@@ -160,18 +160,40 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+/// Where a retrieved or cited passage comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PassageOrigin {
+    /// A passage of an uploaded file.
+    File {
+        /// The file.
+        file: FileId,
+        /// The passage.
+        chunk: ChunkId,
+    },
+    /// A record read from a data source.
+    Record {
+        /// The source.
+        data_source: DataSourceId,
+        /// The record's id in the source.
+        record: String,
+        /// A link back to it in the source, if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
+}
+
 /// A passage an answer cites, as `[n]` in its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Citation {
     /// The `n` of `[n]`.
     pub source: u32,
-    /// The cited file.
-    pub file: FileId,
-    /// The cited passage.
-    pub chunk: ChunkId,
+    /// The cited file passage or data-source record.
+    #[serde(flatten)]
+    pub origin: PassageOrigin,
     /// The page it is on, for paged formats.
     pub page: Option<u32>,
-    /// Where in the extracted text.
+    /// Where in the extracted text (a record: the whole of its text).
     pub byte_range: ByteRange,
     /// A short excerpt of the passage.
     pub snippet: String,

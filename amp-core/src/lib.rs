@@ -35,6 +35,7 @@ pub mod audit;
 pub mod chat;
 pub mod config;
 pub mod conversation;
+pub mod data_source;
 pub mod document;
 pub mod error;
 pub mod ids;
@@ -50,7 +51,8 @@ pub mod traits;
 pub use chat::{ChatMessage, ChatRequest, ChatResponse, FinishReason, Role, StreamEvent, ToolCall, Usage};
 pub use config::AmpConfig;
 pub use document::{
-    ByteRange, Chunk, ChunkSource, Citation, FileMeta, FileStatus, SearchFilter, SearchHit, Visibility,
+    ByteRange, Chunk, ChunkSource, Citation, FileMeta, FileStatus, PassageOrigin, SearchFilter, SearchHit,
+    Visibility,
 };
 pub use error::{BoxError, Error, ErrorBody, ErrorKind, Result};
 pub use ids::{

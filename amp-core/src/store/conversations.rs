@@ -59,4 +59,7 @@ pub trait ConversationStore: Send + Sync {
         after: Option<MessageId>,
         limit: u32,
     ) -> Result<Vec<Message>>;
+
+    /// The newest `limit` messages, oldest first: the history a chat turn sends.
+    async fn recent_messages(&self, conversation: ConversationId, limit: u32) -> Result<Vec<Message>>;
 }

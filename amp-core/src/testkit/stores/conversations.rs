@@ -3,7 +3,7 @@ use chrono::Duration;
 use super::new_user;
 use crate::chat::{Role, Usage};
 use crate::conversation::{Conversation, Message};
-use crate::document::{ByteRange, Citation};
+use crate::document::{ByteRange, Citation, PassageOrigin};
 use crate::error::ErrorKind;
 use crate::ids::{ChunkId, ConversationId, FileId, MessageId, ModelId, UserId, WorkspaceId};
 use crate::store::Stores;
@@ -123,8 +123,7 @@ pub async fn conversations(stores: &Stores) {
     answer.usage = Some(Usage { prompt_tokens: 12, completion_tokens: 3 });
     answer.citations = vec![Citation {
         source: 1,
-        file: FileId::new(),
-        chunk: ChunkId::new(),
+        origin: PassageOrigin::File { file: FileId::new(), chunk: ChunkId::new() },
         page: Some(2),
         byte_range: ByteRange { start: 10, end: 42 },
         snippet: "Paris is the capital".into(),
@@ -141,6 +140,8 @@ pub async fn conversations(stores: &Stores) {
     assert_eq!(listed, msgs, "[conversations] messages read back intact (citations, usage), oldest first");
     let after = s.list_messages(c, Some(msgs[0].id), 1).await.unwrap();
     assert_eq!(after, vec![msgs[1].clone()], "[conversations] `after` and `limit` page messages");
+    let recent = s.recent_messages(c, 2).await.unwrap();
+    assert_eq!(recent, msgs[1..].to_vec(), "[conversations] the newest messages, oldest first");
     let bumped = s.get_conversation(c).await.unwrap().unwrap();
     assert_eq!(
         bumped.updated_at, msgs[2].created_at,
