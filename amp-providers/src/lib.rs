@@ -8,8 +8,9 @@
 //! |---|---|
 //! | [`ChatModel`](amp_core::ChatModel) | [`chat::openai::OpenAiChat`] (`openai`: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp, LM Studio), [`chat::anthropic::AnthropicChat`] (`anthropic`), [`chat::local::LocalChatModel`] (`local-llm`: SmolLM2-135M-Instruct on candle, offline) |
 //! | [`ChatModelFactory`](amp_core::ChatModelFactory) | [`chat::ProviderFactory`]: a client per registry deployment, by provider (the local model loads on first use) |
-//! | [`Tokenizer`](amp_core::Tokenizer) | [`tokenize::TiktokenTokenizer`] and [`tokenize::EstimateTokenizer`] (`tiktoken`), [`chat::local::LocalTokenizer`] (`local-llm`); [`tokenize::tokenizer_for`] picks by [`TokenizerKind`](amp_core::TokenizerKind) |
-//! | [`Embedder`](amp_core::Embedder) | [`embed::fastembed::LocalEmbedder`] (`fastembed`: all-MiniLM-L6-v2 on ONNX Runtime), [`embed::openai::OpenAiEmbedder`] (`openai`) |
+//! | [`Tokenizer`](amp_core::Tokenizer) | [`tokenize::TiktokenTokenizer`] and [`tokenize::EstimateTokenizer`] (`tiktoken`), [`chat::local::LocalTokenizer`] (`local-llm`), [`tokenize::HuggingFaceTokenizer`] (`fastembed`: the local embedder's word pieces, for sizing chunks); [`tokenize::tokenizer_for`] picks by [`TokenizerKind`](amp_core::TokenizerKind) |
+//! | [`Embedder`](amp_core::Embedder) | [`embed::fastembed::LocalEmbedder`] (`fastembed`: all-MiniLM-L6-v2 on ONNX Runtime) and [`embed::lazy::LazyLocalEmbedder`] (the same, loaded on first use), [`embed::openai::OpenAiEmbedder`] (`openai`) |
+//! | [`VectorIndex`](amp_core::VectorIndex) | [`FlatVectorIndex`] (exact search, in memory or persisted to one file; to a few hundred thousand passages) |
 //! | [`Cache`](amp_core::Cache) | [`MemoryCache`] (LRU, entry and byte bounds, TTL), [`redis::RedisCache`] (`redis`) |
 //! | [`EventBus`](amp_core::EventBus) | [`MemoryEventBus`] (ordered ids, bounded replay, bounded subscribers), [`redis::RedisEventBus`] (`redis`) |
 //! | [`RateLimiter`](amp_core::RateLimiter) | [`MemoryRateLimiter`], [`redis::RedisRateLimiter`] (`redis`) |
@@ -23,10 +24,13 @@
 
 pub mod cache;
 pub mod chat;
+#[cfg(feature = "sql-connector")]
+pub mod connector;
 pub mod embed;
 pub mod event_bus;
 #[cfg(feature = "http-client")]
 pub mod http;
+pub mod index;
 #[cfg(feature = "http-client")]
 pub mod jwks;
 #[cfg(feature = "mock")]
@@ -40,4 +44,5 @@ pub mod tokenize;
 
 pub use cache::memory::MemoryCache;
 pub use event_bus::memory::MemoryEventBus;
+pub use index::flat::FlatVectorIndex;
 pub use rate_limit::memory::MemoryRateLimiter;

@@ -41,9 +41,12 @@ pub const DEFAULT_BATCH_SIZE: usize = 16;
 /// Where ONNX Runtime lives under the model directory unless configured.
 pub const DEFAULT_ONNXRUNTIME_FILE: &str = "onnxruntime/libonnxruntime.so.1.24.4";
 
+/// The tokenizer's file in the model's folder.
+const TOKENIZER_FILE: &str = "tokenizer.json";
+
 /// The files of the model's folder, in the order fastembed takes them.
 const MODEL_FILES: [&str; 5] =
-    ["model.onnx", "tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json"];
+    ["model.onnx", TOKENIZER_FILE, "config.json", "special_tokens_map.json", "tokenizer_config.json"];
 
 /// How to load a [`LocalEmbedder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +96,14 @@ impl LocalEmbedderOptions {
     /// The ONNX Runtime library that will be loaded.
     pub fn effective_onnxruntime_path(&self) -> PathBuf {
         self.onnxruntime_path.clone().unwrap_or_else(|| self.model_dir.join(DEFAULT_ONNXRUNTIME_FILE))
+    }
+
+    /// The model's `tokenizer.json` (`<model_dir>/all-minilm-l6-v2/tokenizer.json`), the one
+    /// the embedder loads: chunkers count with it
+    /// ([`HuggingFaceTokenizer`](crate::tokenize::HuggingFaceTokenizer)) to keep passages
+    /// within [`MAX_INPUT_TOKENS`].
+    pub fn tokenizer_path(&self) -> PathBuf {
+        self.model_dir.join(MODEL_NAME).join(TOKENIZER_FILE)
     }
 
     fn validate(&self) -> Result<()> {

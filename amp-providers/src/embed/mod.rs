@@ -2,5 +2,7 @@
 
 #[cfg(feature = "fastembed")]
 pub mod fastembed;
+#[cfg(feature = "fastembed")]
+pub mod lazy;
 #[cfg(feature = "openai")]
 pub mod openai;

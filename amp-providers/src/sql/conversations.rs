@@ -179,6 +179,25 @@ macro_rules! impl_conversation_store {
                 .map_err(error::internal)?;
                 rows.into_iter().map(rows::message).collect()
             }
+
+            async fn recent_messages(
+                &self,
+                conversation: amp_core::ConversationId,
+                limit: u32,
+            ) -> amp_core::Result<Vec<amp_core::conversation::Message>> {
+                let rows: Vec<rows::MessageRow> = sqlx::query_as(
+                    "SELECT id, conversation_id, role, author_id, content, model, citations, usage, created_at \
+                     FROM messages WHERE conversation_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(conversation.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                let mut messages: Vec<_> = rows.into_iter().map(rows::message).collect::<amp_core::Result<_>>()?;
+                messages.reverse();
+                Ok(messages)
+            }
         }
     };
 }

@@ -10,6 +10,10 @@
 //! [`tokenizer_for`] picks one by kind. The tiktoken-based tokenizers need the `tiktoken`
 //! feature; the chat framing arithmetic in [`chat_overhead`] is always available.
 //!
+//! Chunkers size passages for an embedder with its own tokenizer rather than a chat
+//! model's: `HuggingFaceTokenizer` (feature `fastembed`) reads the local embedder's
+//! `tokenizer.json` and counts its word pieces.
+//!
 //! ```
 //! # #[cfg(feature = "tiktoken")] {
 //! use amp_core::{ChatMessage, TokenizerKind};
@@ -31,11 +35,15 @@ use amp_core::{Error, Result, Tokenizer, TokenizerKind};
 pub mod chat_overhead;
 #[cfg(feature = "tiktoken")]
 pub mod estimate;
+#[cfg(feature = "fastembed")]
+pub mod huggingface;
 #[cfg(feature = "tiktoken")]
 pub mod tiktoken;
 
 #[cfg(feature = "tiktoken")]
 pub use estimate::EstimateTokenizer;
+#[cfg(feature = "fastembed")]
+pub use huggingface::HuggingFaceTokenizer;
 #[cfg(feature = "tiktoken")]
 pub use tiktoken::{TiktokenEncoding, TiktokenTokenizer};
 

@@ -1,0 +1,5 @@
+//! [`amp_core::Connector`] implementations: enterprise data sources.
+
+pub mod sql;
+
+pub use sql::SqlConnector;

@@ -1,0 +1,909 @@
+//! An exact vector index in process: every query is compared with every entry.
+//!
+//! Optionally persisted to one append-only log, replayed at open. Little-endian, ids as
+//! their 16 UUID bytes, vectors stored already normalized:
+//!
+//! ```text
+//! header       "AMPFLATV" | version u32 | dimension u32
+//! upsert       1u8 | chunk | file | owner | has_workspace u8 | workspace (zeros if none) | dimension × f32
+//! delete-file  2u8 | file
+//! ```
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use amp_core::{
+    ChunkId, Error, FileId, Result, SearchFilter, SearchHit, UserId, VectorEntry, VectorIndex, Visibility,
+    WorkspaceId,
+};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+const MAGIC: [u8; 8] = *b"AMPFLATV";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 16;
+const TAG_UPSERT: u8 = 1;
+const TAG_DELETE_FILE: u8 = 2;
+const DELETE_RECORD_LEN: usize = 1 + 16;
+
+/// Below this many records the log is never compacted: rewriting costs more than the
+/// dead records do.
+const COMPACT_MIN_RECORDS: u64 = 1_000;
+
+/// Searches scanning more floats than this leave the async runtime for the blocking pool
+/// (a quarter million floats take ~0.1 ms; a few hundred thousand passages take tens).
+const INLINE_SEARCH_FLOATS: usize = 1 << 18;
+
+/// [`VectorIndex`] by exact search: cosine similarity of the query with every entry, so
+/// results are the true nearest neighbours, never an approximation.
+///
+/// Vectors are normalized when upserted, so a search is one dot product per entry over a
+/// contiguous array. That is fast enough for up to a few hundred thousand passages (a
+/// 384-dimension query over 300,000 entries takes tens of milliseconds on one core, and
+/// runs on tokio's blocking pool); pgvector is the scale-out beyond that.
+///
+/// [`in_memory`](Self::in_memory) keeps entries for the life of the process;
+/// [`open`](Self::open) also appends every change to a file and replays it at start.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use amp_core::{ChunkId, FileId, SearchFilter, UserId, VectorEntry, VectorIndex, Visibility};
+/// use amp_providers::FlatVectorIndex;
+///
+/// let index = FlatVectorIndex::in_memory(3);
+/// let (owner, chunk, file) = (UserId::new(), ChunkId::new(), FileId::new());
+/// let visibility = Visibility { owner, workspace: None };
+/// index.upsert(vec![VectorEntry { chunk, file, visibility, vector: vec![3.0, 4.0, 0.0] }]).await?;
+/// let hits = index.search(&[0.6, 0.8, 0.0], &SearchFilter::owner(owner), 5).await?;
+/// assert_eq!(hits[0].chunk, chunk);
+/// assert!((hits[0].score - 1.0).abs() < 1e-6);
+/// # Ok::<(), amp_core::Error>(()) }).unwrap();
+/// ```
+pub struct FlatVectorIndex {
+    dimension: usize,
+    entries: Arc<RwLock<Entries>>,
+    log: Option<Arc<Mutex<Log>>>,
+}
+
+impl FlatVectorIndex {
+    /// An empty index of vectors with `dimension` components, kept in memory only.
+    pub fn in_memory(dimension: usize) -> Self {
+        FlatVectorIndex { dimension, entries: Arc::new(RwLock::new(Entries::new(dimension))), log: None }
+    }
+
+    /// Opens (or creates) the index persisted at `path`, replaying its log. Blocking: call
+    /// it at start-up or from `spawn_blocking`.
+    ///
+    /// Every `upsert` and `delete_file` is appended to the file and flushed to the
+    /// operating system before it returns, so a crash of the process loses nothing that
+    /// was acknowledged. A record cut short by a crash mid-write is dropped (with a
+    /// warning) and the file truncated to the last whole record. When dead records (replaced
+    /// or deleted entries) outnumber live ones and there are more than 1,000, the file is
+    /// rewritten with the live entries only.
+    ///
+    /// A file written with another dimension, or that is not an index file, is
+    /// [`Error::InvalidInput`]; a file another index holds open, or that cannot be read, is
+    /// [`Error::Unavailable`].
+    pub fn open(path: impl AsRef<Path>, dimension: usize) -> Result<Self> {
+        let (log, entries) = Log::open(path.as_ref(), dimension)?;
+        let entries = Arc::new(RwLock::new(entries));
+        let mut log = log;
+        log.compact_if_due(&entries);
+        Ok(FlatVectorIndex { dimension, entries, log: Some(Arc::new(Mutex::new(log))) })
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        read(&self.entries).rows.len()
+    }
+
+    /// Whether it holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for FlatVectorIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.log.as_ref().map(|log| lock(log).path.clone());
+        f.debug_struct("FlatVectorIndex")
+            .field("dimension", &self.dimension)
+            .field("entries", &self.len())
+            .field("path", &path)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl VectorIndex for FlatVectorIndex {
+    fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    async fn upsert(&self, entries: Vec<VectorEntry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let dimension = self.dimension;
+        let Some(log) = &self.log else {
+            let prepared = prepare(entries, dimension)?;
+            let mut slots = write(&self.entries);
+            for (row, vector) in &prepared {
+                slots.put(*row, vector);
+            }
+            return Ok(());
+        };
+        let (log, slots) = (Arc::clone(log), Arc::clone(&self.entries));
+        tokio::task::spawn_blocking(move || {
+            let prepared = prepare(entries, dimension)?;
+            let mut buf = Vec::with_capacity(prepared.len() * upsert_record_len(dimension));
+            for (row, vector) in &prepared {
+                encode_upsert(&mut buf, row, vector);
+            }
+            // The log lock is held until memory matches the file, so the order of changes
+            // in the file is the order they were applied in.
+            let mut log = lock(&log);
+            log.append(&buf, prepared.len() as u64)?;
+            let mut live = write(&slots);
+            for (row, vector) in &prepared {
+                live.put(*row, vector);
+            }
+            drop(live);
+            log.compact_if_due(&slots);
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::internal("the vector index write task failed", e))?
+    }
+
+    async fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Result<Vec<SearchHit>> {
+        let query = normalized(query, self.dimension, "the query")?;
+        if limit == 0 || (filter.owners.is_empty() && filter.workspaces.is_empty()) {
+            return Ok(Vec::new());
+        }
+        {
+            let slots = read(&self.entries);
+            if slots.vectors.len() <= INLINE_SEARCH_FLOATS {
+                return Ok(slots.search(&query, filter, limit));
+            }
+        }
+        let (slots, filter) = (Arc::clone(&self.entries), filter.clone());
+        tokio::task::spawn_blocking(move || read(&slots).search(&query, &filter, limit))
+            .await
+            .map_err(|e| Error::internal("the vector search task failed", e))
+    }
+
+    async fn delete_file(&self, file: FileId) -> Result<u64> {
+        let Some(log) = &self.log else {
+            return Ok(write(&self.entries).remove_file(file));
+        };
+        let (log, slots) = (Arc::clone(log), Arc::clone(&self.entries));
+        tokio::task::spawn_blocking(move || {
+            let mut log = lock(&log);
+            // Deleting nothing writes nothing, so repeated deletes do not grow the file.
+            if !read(&slots).rows.iter().any(|row| row.file == file) {
+                return Ok(0);
+            }
+            let mut buf = Vec::with_capacity(DELETE_RECORD_LEN);
+            buf.push(TAG_DELETE_FILE);
+            buf.extend_from_slice(file.as_uuid().as_bytes());
+            log.append(&buf, 1)?;
+            let removed = write(&slots).remove_file(file);
+            log.compact_if_due(&slots);
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| Error::internal("the vector index write task failed", e))?
+    }
+}
+
+/// What a search needs to know of an entry besides its vector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Row {
+    chunk: ChunkId,
+    file: FileId,
+    visibility: Visibility,
+}
+
+/// The live entries: vectors back to back in one array, their rows in a parallel one.
+struct Entries {
+    dimension: usize,
+    vectors: Vec<f32>,
+    rows: Vec<Row>,
+    slots: HashMap<ChunkId, usize>,
+}
+
+impl Entries {
+    fn new(dimension: usize) -> Self {
+        Entries { dimension, vectors: Vec::new(), rows: Vec::new(), slots: HashMap::new() }
+    }
+
+    fn vector(&self, slot: usize) -> &[f32] {
+        &self.vectors[slot * self.dimension..(slot + 1) * self.dimension]
+    }
+
+    /// Inserts or replaces; `vector` is normalized and of the index's dimension.
+    fn put(&mut self, row: Row, vector: &[f32]) {
+        let d = self.dimension;
+        match self.slots.get(&row.chunk) {
+            Some(&slot) => {
+                self.rows[slot] = row;
+                self.vectors[slot * d..(slot + 1) * d].copy_from_slice(vector);
+            }
+            None => {
+                self.slots.insert(row.chunk, self.rows.len());
+                self.rows.push(row);
+                self.vectors.extend_from_slice(vector);
+            }
+        }
+    }
+
+    fn remove_file(&mut self, file: FileId) -> u64 {
+        let doomed: Vec<usize> = (0..self.rows.len()).filter(|&slot| self.rows[slot].file == file).collect();
+        // From the back, so the last entry moved into a freed slot is never one still to go.
+        for &slot in doomed.iter().rev() {
+            self.swap_remove(slot);
+        }
+        doomed.len() as u64
+    }
+
+    fn swap_remove(&mut self, slot: usize) {
+        let (d, last) = (self.dimension, self.rows.len() - 1);
+        let removed = self.rows.swap_remove(slot);
+        self.slots.remove(&removed.chunk);
+        if slot != last {
+            self.slots.insert(self.rows[slot].chunk, slot);
+            self.vectors.copy_within(last * d..(last + 1) * d, slot * d);
+        }
+        self.vectors.truncate(last * d);
+    }
+
+    /// The `limit` best entries the filter allows; `query` is normalized.
+    fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Vec<SearchHit> {
+        let mut best: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(limit.min(self.rows.len()) + 1);
+        for (slot, row) in self.rows.iter().enumerate() {
+            if !filter.matches(&row.visibility, row.file) {
+                continue;
+            }
+            let scored = Scored { score: dot(query, self.vector(slot)), slot };
+            if best.len() < limit {
+                best.push(Reverse(scored));
+            } else if best.peek().is_some_and(|Reverse(worst)| scored > *worst) {
+                best.pop();
+                best.push(Reverse(scored));
+            }
+        }
+        best.into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(Scored { score, slot })| SearchHit {
+                chunk: self.rows[slot].chunk,
+                file: self.rows[slot].file,
+                score,
+            })
+            .collect()
+    }
+}
+
+/// A candidate hit, ordered by score (ties: the earlier slot ranks higher).
+#[derive(Debug, Clone, Copy)]
+struct Scored {
+    score: f32,
+    slot: usize,
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score.total_cmp(&other.score).then_with(|| other.slot.cmp(&self.slot))
+    }
+}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Scored {}
+
+/// Eight independent sums, which the compiler keeps in SIMD registers (one running sum
+/// cannot be vectorized without reordering float additions).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += x * y;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `vector` scaled to unit length; refused if it has the wrong dimension, a non-finite
+/// component or no length at all.
+fn normalized(vector: &[f32], dimension: usize, what: &str) -> Result<Vec<f32>> {
+    if vector.len() != dimension {
+        return Err(Error::invalid_input(format!(
+            "{what} has {} dimensions; this index holds vectors of {dimension}",
+            vector.len()
+        )));
+    }
+    let norm = vector.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    if !norm.is_finite() {
+        return Err(Error::invalid_input(format!("{what} has a component that is not a finite number")));
+    }
+    if norm == 0.0 {
+        return Err(Error::invalid_input(format!("{what} is all zeros, so it has no direction to compare")));
+    }
+    Ok(vector.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
+}
+
+/// Validates and normalizes a whole batch before any of it is applied.
+fn prepare(entries: Vec<VectorEntry>, dimension: usize) -> Result<Vec<(Row, Vec<f32>)>> {
+    entries
+        .into_iter()
+        .map(|e| {
+            let vector = normalized(&e.vector, dimension, &format!("the vector of chunk {}", e.chunk))?;
+            Ok((Row { chunk: e.chunk, file: e.file, visibility: e.visibility }, vector))
+        })
+        .collect()
+}
+
+// Nothing under these locks is left half-changed by a panic short of a bug in the slot
+// arithmetic, so a poisoned lock is still used rather than failing every later call.
+fn read(entries: &RwLock<Entries>) -> RwLockReadGuard<'_, Entries> {
+    entries.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(entries: &RwLock<Entries>) -> RwLockWriteGuard<'_, Entries> {
+    entries.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock(log: &Mutex<Log>) -> std::sync::MutexGuard<'_, Log> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn upsert_record_len(dimension: usize) -> usize {
+    1 + 16 * 3 + 1 + 16 + 4 * dimension
+}
+
+fn header(dimension: u32) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..8].copy_from_slice(&MAGIC);
+    header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    header[12..].copy_from_slice(&dimension.to_le_bytes());
+    header
+}
+
+fn encode_upsert(buf: &mut Vec<u8>, row: &Row, vector: &[f32]) {
+    buf.push(TAG_UPSERT);
+    buf.extend_from_slice(row.chunk.as_uuid().as_bytes());
+    buf.extend_from_slice(row.file.as_uuid().as_bytes());
+    buf.extend_from_slice(row.visibility.owner.as_uuid().as_bytes());
+    match row.visibility.workspace {
+        Some(workspace) => {
+            buf.push(1);
+            buf.extend_from_slice(workspace.as_uuid().as_bytes());
+        }
+        None => {
+            buf.push(0);
+            buf.extend_from_slice(&[0; 16]);
+        }
+    }
+    for x in vector {
+        buf.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+fn uuid_at(bytes: &[u8], at: usize) -> Uuid {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&bytes[at..at + 16]);
+    Uuid::from_bytes(id)
+}
+
+/// Decodes an upsert record's body (everything after its tag); `None` if it is corrupt.
+fn decode_upsert(body: &[u8], dimension: usize) -> Option<(Row, Vec<f32>)> {
+    let workspace = match body[48] {
+        0 => None,
+        1 => Some(WorkspaceId::from_uuid(uuid_at(body, 49))),
+        _ => return None,
+    };
+    let row = Row {
+        chunk: ChunkId::from_uuid(uuid_at(body, 0)),
+        file: FileId::from_uuid(uuid_at(body, 16)),
+        visibility: Visibility { owner: UserId::from_uuid(uuid_at(body, 32)), workspace },
+    };
+    let vector: Vec<f32> = body[65..65 + 4 * dimension]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    vector.iter().all(|x| x.is_finite()).then_some((row, vector))
+}
+
+/// Reads until `buf` is full or the input ends; returns how much was read.
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Takes the file's exclusive advisory lock, so two indexes never append to one file.
+fn lock_file(file: &File, path: &Path) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(Error::unavailable(format!(
+            "the vector index {} is already open in another index or process",
+            path.display()
+        ))),
+        // Some file systems have no locks; the index still works, unguarded.
+        Err(TryLockError::Error(e)) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot lock the vector index file");
+            Ok(())
+        }
+    }
+}
+
+/// The append-only file behind a persisted index.
+struct Log {
+    path: PathBuf,
+    file: File,
+    dimension: usize,
+    /// Bytes of the header and whole records: where the next record goes.
+    len: u64,
+    /// Records in the file, live or dead.
+    records: u64,
+}
+
+impl Log {
+    fn open(path: &Path, dimension: usize) -> Result<(Log, Entries)> {
+        let dimension32 = u32::try_from(dimension).map_err(|_| {
+            Error::invalid_input(format!("a vector index dimension of {dimension} is too large"))
+        })?;
+        let cannot = |e: io::Error| {
+            Error::unavailable(format!("cannot open the vector index {}: {e}", path.display()))
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(cannot)?;
+        lock_file(&file, path)?;
+        let size = file.metadata().map_err(cannot)?.len();
+        let expected = header(dimension32);
+
+        let mut reader = BufReader::with_capacity(1 << 20, &file);
+        let mut found = [0u8; HEADER_LEN];
+        let read = read_up_to(&mut reader, &mut found).map_err(cannot)?;
+        let not_an_index =
+            || Error::invalid_input(format!("{} is not a flat vector index file", path.display()));
+        if read < HEADER_LEN {
+            // Empty, or a header cut short while the file was being created.
+            if found[..read] != expected[..read] {
+                return Err(not_an_index());
+            }
+            drop(reader);
+            let mut log = Log { path: path.to_owned(), file, dimension, len: 0, records: 0 };
+            log.file.set_len(0).and_then(|()| log.file.seek(SeekFrom::Start(0))).map_err(cannot)?;
+            log.append(&expected, 0)?;
+            log.file.sync_all().map_err(cannot)?;
+            return Ok((log, Entries::new(dimension)));
+        }
+        if found[..8] != MAGIC {
+            return Err(not_an_index());
+        }
+        let version = u32::from_le_bytes([found[8], found[9], found[10], found[11]]);
+        if version != VERSION {
+            return Err(Error::invalid_input(format!(
+                "the vector index {} has format version {version}; this build reads version {VERSION}",
+                path.display()
+            )));
+        }
+        let stored = u32::from_le_bytes([found[12], found[13], found[14], found[15]]);
+        if stored != dimension32 {
+            return Err(Error::invalid_input(format!(
+                "the vector index {} holds vectors of {stored} dimensions, but {dimension} were asked for; \
+                 use the embedder it was built with, or a new index file",
+                path.display()
+            )));
+        }
+
+        let mut entries = Entries::new(dimension);
+        let (mut offset, mut records) = (HEADER_LEN as u64, 0u64);
+        let mut body = vec![0u8; upsert_record_len(dimension) - 1];
+        loop {
+            let mut tag = [0u8; 1];
+            if read_up_to(&mut reader, &mut tag).map_err(cannot)? == 0 {
+                break;
+            }
+            let body_len = match tag[0] {
+                TAG_UPSERT => upsert_record_len(dimension) - 1,
+                TAG_DELETE_FILE => DELETE_RECORD_LEN - 1,
+                other => return Err(corrupt(path, offset, &format!("unknown record type {other}"))),
+            };
+            if read_up_to(&mut reader, &mut body[..body_len]).map_err(cannot)? < body_len {
+                break;
+            }
+            if tag[0] == TAG_UPSERT {
+                let (row, vector) = decode_upsert(&body[..body_len], dimension)
+                    .ok_or_else(|| corrupt(path, offset, "bad upsert"))?;
+                entries.put(row, &vector);
+            } else {
+                entries.remove_file(FileId::from_uuid(uuid_at(&body, 0)));
+            }
+            offset += 1 + body_len as u64;
+            records += 1;
+        }
+        drop(reader);
+
+        let mut file = file;
+        if offset < size {
+            tracing::warn!(
+                path = %path.display(),
+                dropped_bytes = size - offset,
+                "the vector index ends in a record cut short (a crash mid-write); dropping it"
+            );
+            file.set_len(offset).map_err(cannot)?;
+            file.sync_all().map_err(cannot)?;
+        }
+        file.seek(SeekFrom::Start(offset)).map_err(cannot)?;
+        tracing::debug!(path = %path.display(), records, live = entries.rows.len(), "vector index replayed");
+        Ok((Log { path: path.to_owned(), file, dimension, len: offset, records }, entries))
+    }
+
+    /// Appends whole records and flushes them; on failure, cuts the file back so no
+    /// partial record is left for the next append to follow.
+    fn append(&mut self, bytes: &[u8], records: u64) -> Result<()> {
+        match self.file.write_all(bytes).and_then(|()| self.file.flush()) {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                self.records += records;
+                Ok(())
+            }
+            Err(e) => {
+                let undo =
+                    self.file.set_len(self.len).and_then(|()| self.file.seek(SeekFrom::Start(self.len)));
+                if let Err(undo) = undo {
+                    tracing::error!(path = %self.path.display(), error = %undo, "cannot cut back a failed vector index write");
+                }
+                tracing::error!(path = %self.path.display(), error = %e, "writing the vector index failed");
+                Err(Error::internal("writing the vector index failed", e))
+            }
+        }
+    }
+
+    /// Rewrites the file when dead records outnumber live ones. A failure leaves the old
+    /// file in place and is only logged: the change that triggered it is already stored.
+    fn compact_if_due(&mut self, entries: &RwLock<Entries>) {
+        let live = read(entries);
+        let count = live.rows.len() as u64;
+        if self.records <= COMPACT_MIN_RECORDS || self.records - count <= count {
+            return;
+        }
+        let before = self.len;
+        match self.compact(&live) {
+            Ok(()) => tracing::debug!(
+                path = %self.path.display(),
+                before_bytes = before,
+                after_bytes = self.len,
+                live = count,
+                "vector index compacted"
+            ),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "compacting the vector index failed")
+            }
+        }
+    }
+
+    /// Writes the live entries to a temporary file beside the log, syncs it, and renames it
+    /// over the log, so a crash at any point leaves one complete file.
+    fn compact(&mut self, entries: &Entries) -> io::Result<()> {
+        let mut temporary = self.path.clone().into_os_string();
+        temporary.push(".compacting");
+        let temporary = PathBuf::from(temporary);
+        let written = (|| {
+            let file =
+                OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&temporary)?;
+            let dimension = u32::try_from(self.dimension).map_err(io::Error::other)?;
+            let mut out = BufWriter::with_capacity(1 << 20, &file);
+            out.write_all(&header(dimension))?;
+            let mut record = Vec::with_capacity(upsert_record_len(self.dimension));
+            for (slot, row) in entries.rows.iter().enumerate() {
+                record.clear();
+                encode_upsert(&mut record, row, entries.vector(slot));
+                out.write_all(&record)?;
+            }
+            out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.sync_all()?;
+            // Nobody else can have the new file yet; locked before it takes the log's place.
+            if let Err(TryLockError::WouldBlock) = file.try_lock() {
+                return Err(io::Error::other("the compacted file is locked"));
+            }
+            std::fs::rename(&temporary, &self.path)?;
+            Ok(file)
+        })();
+        let mut file = match written {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(e);
+            }
+        };
+        // The rename is durable once the directory is synced; some platforms cannot open a
+        // directory, and the data itself is already synced, so failure here is not fatal.
+        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        self.len = file.seek(SeekFrom::End(0))?;
+        self.file = file;
+        self.records = entries.rows.len() as u64;
+        Ok(())
+    }
+}
+
+fn corrupt(path: &Path, offset: u64, what: &str) -> Error {
+    Error::unavailable(format!("the vector index {} is corrupt at byte {offset}: {what}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amp_core::ErrorKind;
+    use amp_core::testkit::{self, Open};
+    use futures::FutureExt;
+
+    const DIM: usize = 8;
+
+    fn axis(i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; DIM];
+        v[i % DIM] = 1.0;
+        v
+    }
+
+    /// A deterministic pseudo-random vector per `i` (splitmix64), so no two point alike.
+    fn spread(i: usize) -> Vec<f32> {
+        (0..DIM as u64)
+            .map(|d| {
+                let mut z =
+                    (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(d.wrapping_mul(0xBF58_476D));
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                ((z ^ (z >> 31)) % 2_001) as f32 - 1_000.0
+            })
+            .collect()
+    }
+
+    fn entry(file: FileId, owner: UserId, vector: Vec<f32>) -> VectorEntry {
+        VectorEntry { chunk: ChunkId::new(), file, visibility: Visibility { owner, workspace: None }, vector }
+    }
+
+    async fn all_hits(index: &FlatVectorIndex, owner: UserId, query: &[f32]) -> Vec<SearchHit> {
+        index.search(query, &SearchFilter::owner(owner), usize::MAX).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn in_memory_index_keeps_every_vector_index_promise() {
+        testkit::vector_index::run(Arc::new(FlatVectorIndex::in_memory(DIM))).await;
+    }
+
+    #[tokio::test]
+    async fn persisted_index_keeps_every_vector_index_promise() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = FlatVectorIndex::open(dir.path().join("vectors.idx"), DIM).unwrap();
+        testkit::vector_index::run(Arc::new(index)).await;
+    }
+
+    #[tokio::test]
+    async fn persisted_entries_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.idx");
+        let open: Open<dyn VectorIndex> = Box::new(move || {
+            let path = path.clone();
+            async move { Arc::new(FlatVectorIndex::open(&path, DIM).unwrap()) as Arc<dyn VectorIndex> }
+                .boxed()
+        });
+        testkit::vector_index::persists(open).await;
+    }
+
+    #[tokio::test]
+    async fn reopen_after_deletes_returns_exactly_the_live_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.idx");
+        let owner = UserId::new();
+        let (kept, deleted) = (FileId::new(), FileId::new());
+        let index = FlatVectorIndex::open(&path, DIM).unwrap();
+        let batch: Vec<_> =
+            (0..20).map(|i| entry(if i % 2 == 0 { kept } else { deleted }, owner, spread(i))).collect();
+        index.upsert(batch.clone()).await.unwrap();
+        // Replace one kept entry, so replay must apply upserts in order.
+        let mut moved = batch[0].clone();
+        moved.vector = axis(3);
+        index.upsert(vec![moved.clone()]).await.unwrap();
+        assert_eq!(index.delete_file(deleted).await.unwrap(), 10);
+        let before = all_hits(&index, owner, &axis(3)).await;
+        drop(index);
+
+        let reopened = FlatVectorIndex::open(&path, DIM).unwrap();
+        assert_eq!(reopened.len(), 10);
+        let after = all_hits(&reopened, owner, &axis(3)).await;
+        assert_eq!(after, before);
+        assert!(after.iter().all(|hit| hit.file == kept));
+        assert_eq!(after[0].chunk, moved.chunk);
+        assert!((after[0].score - 1.0).abs() < 1e-6);
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_record_is_dropped_and_the_file_repaired() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.idx");
+        let owner = UserId::new();
+        let file = FileId::new();
+        let index = FlatVectorIndex::open(&path, DIM).unwrap();
+        let entries: Vec<_> = (0..3).map(|i| entry(file, owner, spread(i))).collect();
+        for e in &entries {
+            index.upsert(vec![e.clone()]).await.unwrap();
+        }
+        drop(index);
+        let whole = std::fs::metadata(&path).unwrap().len();
+        let torn = whole - 10;
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(torn).unwrap();
+
+        let reopened = FlatVectorIndex::open(&path, DIM).unwrap();
+        let chunks: Vec<_> = all_hits(&reopened, owner, &spread(0)).await.iter().map(|h| h.chunk).collect();
+        assert_eq!(chunks.len(), 2);
+        assert!(!chunks.contains(&entries[2].chunk));
+        let repaired = whole - upsert_record_len(DIM) as u64;
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), repaired);
+
+        // Appends after the repair land on a record boundary and replay cleanly.
+        reopened.upsert(vec![entries[2].clone()]).await.unwrap();
+        drop(reopened);
+        let again = FlatVectorIndex::open(&path, DIM).unwrap();
+        assert_eq!(again.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_file_of_another_dimension_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.idx");
+        drop(FlatVectorIndex::open(&path, DIM).unwrap());
+        let err = FlatVectorIndex::open(&path, 384).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        let message = err.to_string();
+        assert!(message.contains("384") && message.contains(&DIM.to_string()), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_an_index_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, "these are not vectors at all").unwrap();
+        let err = FlatVectorIndex::open(&path, DIM).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("not a flat vector index"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_file_open_in_another_index_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.idx");
+        let _first = FlatVectorIndex::open(&path, DIM).unwrap();
+        let err = FlatVectorIndex::open(&path, DIM).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn compaction_keeps_results_identical_and_shrinks_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vectors.idx");
+        let owner = UserId::new();
+        let (kept, dropped) = (FileId::new(), FileId::new());
+        let index = FlatVectorIndex::open(&path, DIM).unwrap();
+        index.upsert((0..300).map(|i| entry(kept, owner, spread(i))).collect()).await.unwrap();
+        index.upsert((0..800).map(|i| entry(dropped, owner, spread(i))).collect()).await.unwrap();
+        let only_kept = SearchFilter::owner(owner).with_files(vec![kept]);
+        let query = spread(100_000);
+        let before = index.search(&query, &only_kept, 50).await.unwrap();
+        let full = std::fs::metadata(&path).unwrap().len();
+
+        // 1,101 records, 300 live: due for compaction.
+        assert_eq!(index.delete_file(dropped).await.unwrap(), 800);
+        let compacted = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(compacted, (HEADER_LEN + 300 * upsert_record_len(DIM)) as u64);
+        assert!(compacted < full / 3, "{compacted} bytes after compaction, {full} before");
+        assert_eq!(index.search(&query, &only_kept, 50).await.unwrap(), before);
+        assert!(!dir.path().join("vectors.idx.compacting").exists());
+
+        // Appends after compaction go to the new file, and everything replays.
+        let extra = entry(kept, owner, query.clone());
+        index.upsert(vec![extra.clone()]).await.unwrap();
+        drop(index);
+        let reopened = FlatVectorIndex::open(&path, DIM).unwrap();
+        assert_eq!(reopened.len(), 301);
+        let hits = reopened.search(&query, &only_kept, 51).await.unwrap();
+        assert_eq!(hits[0].chunk, extra.chunk);
+        assert_eq!(&hits[1..], &before[..]);
+    }
+
+    #[tokio::test]
+    async fn invalid_vectors_are_refused_and_nothing_of_the_batch_is_stored() {
+        let index = FlatVectorIndex::in_memory(DIM);
+        let (owner, file) = (UserId::new(), FileId::new());
+        let mut nan = axis(0);
+        nan[1] = f32::NAN;
+        for bad in [vec![0.0; DIM], nan, vec![f32::INFINITY; DIM], vec![1.0; DIM - 1]] {
+            let err =
+                index.upsert(vec![entry(file, owner, axis(0)), entry(file, owner, bad)]).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
+        assert!(index.is_empty());
+        let err = index.search(&[0.0; DIM], &SearchFilter::owner(owner), 1).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test]
+    async fn scores_are_cosine_whatever_the_vectors_lengths() {
+        let index = FlatVectorIndex::in_memory(DIM);
+        let (owner, file) = (UserId::new(), FileId::new());
+        let long: Vec<f32> = axis(0).iter().zip(axis(1)).map(|(a, b)| 100.0 * (a + b)).collect();
+        index.upsert(vec![entry(file, owner, long)]).await.unwrap();
+        let query: Vec<f32> = axis(0).iter().map(|x| x * 0.001).collect();
+        let hits = all_hits(&index, owner, &query).await;
+        assert!((hits[0].score - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6, "{}", hits[0].score);
+    }
+
+    #[tokio::test]
+    async fn a_large_search_matches_a_brute_force_ranking() {
+        // Large enough to run on the blocking pool.
+        let dim = 64;
+        let index = FlatVectorIndex::in_memory(dim);
+        let (owner, other, file) = (UserId::new(), UserId::new(), FileId::new());
+        let vector = |i: usize| -> Vec<f32> {
+            (0..dim).map(|d| (((i * 7919 + d * 104_729) % 1000) as f32) - 500.0).collect()
+        };
+        let entries: Vec<_> = (0..5_000)
+            .map(|i| VectorEntry {
+                chunk: ChunkId::new(),
+                file,
+                visibility: Visibility { owner: if i % 3 == 0 { other } else { owner }, workspace: None },
+                vector: vector(i),
+            })
+            .collect();
+        index.upsert(entries.clone()).await.unwrap();
+        let query = vector(12_345);
+        let hits = index.search(&query, &SearchFilter::owner(owner), 25).await.unwrap();
+
+        let unit = normalized(&query, dim, "q").unwrap();
+        let mut expected: Vec<(f32, ChunkId)> = entries
+            .iter()
+            .filter(|e| e.visibility.owner == owner)
+            .map(|e| (dot(&unit, &normalized(&e.vector, dim, "v").unwrap()), e.chunk))
+            .collect();
+        expected.sort_by(|a, b| b.0.total_cmp(&a.0));
+        assert_eq!(hits.len(), 25);
+        for (hit, (score, _)) in hits.iter().zip(&expected) {
+            assert!((hit.score - score).abs() < 1e-5);
+        }
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+}
