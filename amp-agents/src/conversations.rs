@@ -123,12 +123,27 @@ impl Conversations {
         workspace: Option<WorkspaceId>,
         agent: Option<AgentId>,
     ) -> Result<Conversation> {
+        let conversation = self.draft(principal, title, workspace, agent).await?;
+        self.store_new(principal, &conversation).await?;
+        Ok(conversation)
+    }
+
+    /// A conversation [`Conversations::create`] would make, checked but not stored: a chat
+    /// turn stores it only once the model has started answering, so a failed first turn
+    /// leaves no empty conversation behind.
+    pub(crate) async fn draft(
+        &self,
+        principal: &Principal,
+        title: Option<&str>,
+        workspace: Option<WorkspaceId>,
+        agent: Option<AgentId>,
+    ) -> Result<Conversation> {
         let title = valid_title(title)?;
         if let Some(ws) = workspace {
             self.session.require_role(principal, ws, WorkspaceRole::Editor).await?;
         }
         let now = crate::clock::now();
-        let conversation = Conversation {
+        Ok(Conversation {
             id: ConversationId::new(),
             owner: principal.user,
             workspace,
@@ -137,10 +152,59 @@ impl Conversations {
             model: None,
             created_at: now,
             updated_at: now,
-        };
+        })
+    }
+
+    /// Stores a [`Conversations::draft`] and tells the caller's other devices.
+    pub(crate) async fn store_new(&self, principal: &Principal, conversation: &Conversation) -> Result<()> {
         self.stores.conversations.create_conversation(conversation.clone()).await?;
         self.announce(principal, "conversation_created", json!({ "conversation": conversation })).await;
+        Ok(())
+    }
+
+    /// A conversation the caller may chat in: their own personal one, or one in a
+    /// workspace where they are an editor or owner. Viewers of its workspace get
+    /// `Forbidden` (they can see it anyway); anyone else `NotFound`.
+    pub(crate) async fn writable(&self, principal: &Principal, id: ConversationId) -> Result<Conversation> {
+        let conversation = self.readable(principal, id).await?;
+        if let Some(ws) = conversation.workspace {
+            self.session.require_role(principal, ws, WorkspaceRole::Editor).await?;
+        }
         Ok(conversation)
+    }
+
+    /// The newest `limit` messages of a conversation, oldest first. The caller has already
+    /// been checked by [`Conversations::writable`].
+    pub(crate) async fn recent(&self, id: ConversationId, limit: u32) -> Result<Vec<Message>> {
+        self.stores.conversations.recent_messages(id, limit).await
+    }
+
+    /// Appends `messages` to `conversation`, remembers the model that answered, and tells
+    /// the caller's other devices.
+    pub(crate) async fn record(
+        &self,
+        principal: &Principal,
+        conversation: &Conversation,
+        messages: &[Message],
+    ) -> Result<()> {
+        for message in messages {
+            self.stores.conversations.append_message(message.clone()).await?;
+        }
+        let model = messages.iter().rev().find_map(|m| m.model.clone());
+        if model.is_some() && model != conversation.model {
+            // Re-read: appending bumped `updated_at`, which must not be written back older.
+            if let Some(mut current) = self.stores.conversations.get_conversation(conversation.id).await? {
+                current.model = model;
+                self.stores.conversations.update_conversation(&current).await?;
+            }
+        }
+        self.announce(
+            principal,
+            "messages_added",
+            json!({ "conversation": conversation.id, "messages": messages }),
+        )
+        .await;
+        Ok(())
     }
 
     /// The caller's own conversations, or with `workspace` that workspace's (members),

@@ -11,6 +11,21 @@ use crate::registry::AgentRegistry;
 use crate::router::{ModelSummary, Routed, Router, Target};
 use crate::session::SessionAgent;
 
+/// Where a chat with `agent` goes: its model and fallbacks, or with no model of its own
+/// the person's `preferred` model, else the default.
+pub(crate) fn agent_target(agent: &AgentConfig, preferred: Option<ModelId>) -> Target {
+    match &agent.model {
+        Some(model) => Target::Chain(std::iter::once(model.clone()).chain(agent.fallbacks.clone()).collect()),
+        None => Target::Default { preferred },
+    }
+}
+
+/// The agent's temperature and answer length, where the request sets none.
+pub(crate) fn apply_sampling(agent: &AgentConfig, request: &mut ChatRequest) {
+    request.temperature = request.temperature.or(agent.temperature);
+    request.max_tokens = request.max_tokens.or(agent.max_tokens);
+}
+
 /// Routes the caller's chat requests. Cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
@@ -100,19 +115,13 @@ impl Gateway {
         if !agent.instructions.trim().is_empty() {
             request.messages.insert(0, ChatMessage::new(Role::System, agent.instructions.clone()));
         }
-        request.temperature = request.temperature.or(agent.temperature);
-        request.max_tokens = request.max_tokens.or(agent.max_tokens);
-        let target = match agent.model {
-            Some(model) => Target::Chain(std::iter::once(model).chain(agent.fallbacks).collect()),
-            None => {
-                let preferred = match preferences {
-                    Some(p) => p.default_model,
-                    None => self.session.me(principal).await?.preferences.default_model,
-                };
-                Target::Default { preferred }
-            }
+        apply_sampling(&agent, &mut request);
+        let preferred = match (&agent.model, preferences) {
+            (Some(_), _) => None,
+            (None, Some(p)) => p.default_model,
+            (None, None) => self.session.me(principal).await?.preferences.default_model,
         };
-        Ok((target, request))
+        Ok((agent_target(&agent, preferred), request))
     }
 
     /// An agent the caller may use, by id or by name (case-insensitive). A name that is

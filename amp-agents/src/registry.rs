@@ -133,18 +133,26 @@ pub struct AgentRegistry {
     stores: Stores,
     session: SessionAgent,
     router: Option<Router>,
+    data_sources: Option<crate::data_sources::DataSources>,
 }
 
 impl AgentRegistry {
     /// A registry over these stores, checking workspace roles through `session`.
     pub fn new(stores: Stores, session: SessionAgent) -> AgentRegistry {
-        AgentRegistry { stores, session, router: None }
+        AgentRegistry { stores, session, router: None, data_sources: None }
     }
 
     /// Checks every agent's model and fallbacks against this Router's registry when agents
     /// are created or changed.
     pub fn with_router(mut self, router: Router) -> AgentRegistry {
         self.router = Some(router);
+        self
+    }
+
+    /// Checks every agent's data sources against these configured sources when agents are
+    /// created or changed.
+    pub fn with_data_sources(mut self, data_sources: crate::data_sources::DataSources) -> AgentRegistry {
+        self.data_sources = Some(data_sources);
         self
     }
 
@@ -264,11 +272,23 @@ impl AgentRegistry {
         {
             return Err(Error::invalid_input(format!("model: `{unknown}` is not in the model registry")));
         }
+        if let Some(sources) = &self.data_sources
+            && let Some(unknown) = spec.data_sources.iter().find(|&&id| !sources.exists(id))
+        {
+            return Err(Error::invalid_input(format!(
+                "data_sources: {unknown} is not a configured data source"
+            )));
+        }
         if let AgentVisibility::Workspace(w) = spec.visibility {
             self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
         }
         for &w in &spec.workspaces {
             self.session.require_role(principal, w, WorkspaceRole::Viewer).await?;
+        }
+        let files = crate::files::Files::new(self.stores.clone(), self.session.clone());
+        for &file in &spec.files {
+            // Someone else's file is `NotFound`, exactly as when reading it directly.
+            files.get(principal, file).await?;
         }
         Ok(())
     }

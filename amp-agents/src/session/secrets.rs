@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 /// A new random credential: 32 bytes (256 bits) from the OS, base64url, behind `prefix`.
 pub(crate) fn new_token(prefix: &str) -> amp_core::Result<String> {
@@ -16,8 +15,7 @@ pub(crate) fn new_token(prefix: &str) -> amp_core::Result<String> {
 /// The stored form of a credential. Credentials carry 256 bits of entropy, so a fast hash is
 /// enough: there is nothing to brute-force, unlike passwords.
 pub(crate) fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(token.as_bytes())
 }
 
 #[cfg(test)]

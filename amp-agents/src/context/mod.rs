@@ -1,0 +1,220 @@
+//! The Context agent: decides which files a chat turn may draw on, finds the passages that
+//! answer it, and lays out what the model reads.
+//!
+//! What a turn reads, decided here and never widened by a caller's wish:
+//! - files or data sources attached to the turn: exactly those (each file must be
+//!   readable by the caller and each source configured, else `NotFound`);
+//! - else, with an agent that lists files, workspaces or data sources: exactly those, as
+//!   far as the caller may read them (an agent shared into a workspace never shows a
+//!   member a file they could not open themselves);
+//! - else [`SessionAgent::retrieval_scope`]: the caller's own files plus, in a workspace
+//!   conversation, that workspace's files, and nothing else from other members or other
+//!   workspaces.
+//!
+//! Only files in `Ready` are searched. Data-source records come from the DataSource agent,
+//! filtered by their access lists, after the file passages. Today file retrieval is by
+//! vector similarity; keyword search, ranking fusion and fitting to the model's token
+//! budget arrive with the rest of the Context agent.
+
+mod prompt;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use amp_core::conversation::Conversation;
+use amp_core::{
+    AgentConfig, ByteRange, ChunkId, DataSourceId, Embedder, FileId, FileMeta, FileStatus, PassageOrigin,
+    Result, SearchFilter, Stores, VectorIndex,
+};
+use serde::{Deserialize, Serialize};
+
+pub use prompt::{history, sources_prompt};
+
+use crate::data_sources::DataSources;
+use crate::files::Files;
+use crate::principal::Principal;
+use crate::session::SessionAgent;
+
+/// A passage given to the model as source `[number]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// The `n` the model cites it by, from 1.
+    pub number: u32,
+    /// The file passage or data-source record it is.
+    #[serde(flatten)]
+    pub origin: PassageOrigin,
+    /// The file's name, or the record's title.
+    pub title: String,
+    /// The page it starts on, for paged formats.
+    pub page: Option<u32>,
+    /// Where it is in the file's extracted text (a record: the whole of its text).
+    pub byte_range: ByteRange,
+    /// The passage text.
+    pub text: String,
+    /// Its similarity to the question (higher is closer); records keep their source's
+    /// order and score 0.
+    pub score: f32,
+}
+
+/// What a turn may read: files and data sources.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scope {
+    /// Files, `Ready` ones only.
+    pub files: Vec<FileMeta>,
+    /// Data sources.
+    pub data_sources: Vec<DataSourceId>,
+}
+
+/// The Context agent. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    stores: Stores,
+    session: SessionAgent,
+    files: Files,
+    embedder: Arc<dyn Embedder>,
+    vectors: Arc<dyn VectorIndex>,
+    data_sources: DataSources,
+    passages: usize,
+}
+
+impl Context {
+    /// An agent searching `vectors` with queries embedded by `embedder` and reading
+    /// `data_sources`, giving the model at most `passages` file passages and `passages`
+    /// records per turn.
+    pub fn new(
+        stores: Stores,
+        session: SessionAgent,
+        embedder: Arc<dyn Embedder>,
+        vectors: Arc<dyn VectorIndex>,
+        data_sources: DataSources,
+        passages: usize,
+    ) -> Self {
+        let files = Files::new(stores.clone(), session.clone());
+        Context { stores, session, files, embedder, vectors, data_sources, passages }
+    }
+
+    /// What a turn in `conversation` may read (see the module docs). `attached` is what the
+    /// turn names itself: files and data sources.
+    pub async fn scope(
+        &self,
+        principal: &Principal,
+        conversation: &Conversation,
+        agent: Option<&AgentConfig>,
+        attached: (Option<&[FileId]>, Option<&[DataSourceId]>),
+    ) -> Result<Scope> {
+        let mut files = Vec::new();
+        let mut data_sources = Vec::new();
+        let (attached_files, attached_sources) = attached;
+        if attached_files.is_some() || attached_sources.is_some() {
+            // Exactly what the turn named.
+            for &id in attached_files.unwrap_or_default() {
+                files.push(self.files.get(principal, id).await?);
+            }
+            for &id in attached_sources.unwrap_or_default() {
+                if !self.data_sources.exists(id) {
+                    return Err(amp_core::Error::not_found(format!("data source {id}")));
+                }
+                data_sources.push(id);
+            }
+        } else if let Some(agent) =
+            agent.filter(|a| !a.files.is_empty() || !a.workspaces.is_empty() || !a.data_sources.is_empty())
+        {
+            // A source removed from the configuration since the agent was saved is skipped.
+            data_sources
+                .extend(agent.data_sources.iter().copied().filter(|&id| self.data_sources.exists(id)));
+            for &id in &agent.files {
+                // A source deleted or unshared since the agent was saved is skipped, not
+                // an error: the agent still answers from the rest.
+                match self.files.get(principal, id).await {
+                    Ok(file) => files.push(file),
+                    Err(err) if err.kind() == amp_core::ErrorKind::NotFound => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            for &w in &agent.workspaces {
+                if self.session.is_member(principal, w).await? {
+                    let only_w = SearchFilter { owners: Vec::new(), workspaces: vec![w], files: None };
+                    files.extend(self.stores.files.list_files(&only_w).await?);
+                }
+            }
+        } else {
+            let scope = self.session.retrieval_scope(principal, conversation.workspace).await?;
+            files = self.stores.files.list_files(&scope).await?;
+        }
+        let mut seen = HashSet::new();
+        files.retain(|f| f.status == FileStatus::Ready && seen.insert(f.id));
+        let mut seen = HashSet::new();
+        data_sources.retain(|id| seen.insert(*id));
+        Ok(Scope { files, data_sources })
+    }
+
+    /// The file passages closest to `question`, best first, then the data-source records
+    /// the caller may read, numbered from 1.
+    pub async fn retrieve(
+        &self,
+        principal: &Principal,
+        question: &str,
+        scope: &Scope,
+    ) -> Result<Vec<Source>> {
+        let mut sources = self.retrieve_files(question, &scope.files).await?;
+        let hits = self.data_sources.search(principal, &scope.data_sources, question, self.passages).await?;
+        for hit in hits {
+            let text = hit.record.text;
+            sources.push(Source {
+                number: u32::try_from(sources.len() + 1).unwrap_or(u32::MAX),
+                origin: PassageOrigin::Record {
+                    data_source: hit.source,
+                    record: hit.record.external_id,
+                    url: hit.record.url,
+                },
+                title: format!("{}: {}", hit.source_name, hit.record.title),
+                page: None,
+                byte_range: ByteRange { start: 0, end: text.len() as u64 },
+                text,
+                score: 0.0,
+            });
+        }
+        Ok(sources)
+    }
+
+    /// The passages of `files` closest to `question`. No files, no search (and no
+    /// embedding).
+    async fn retrieve_files(&self, question: &str, files: &[FileMeta]) -> Result<Vec<Source>> {
+        if files.is_empty() || self.passages == 0 {
+            return Ok(Vec::new());
+        }
+        let query = self.embedder.embed(&[question.to_owned()]).await?.pop().unwrap_or_default();
+        let owners: HashSet<_> = files.iter().map(|f| f.owner).collect();
+        let filter = SearchFilter {
+            owners: owners.into_iter().collect(),
+            workspaces: Vec::new(),
+            files: Some(files.iter().map(|f| f.id).collect()),
+        };
+        let hits = self.vectors.search(&query, &filter, self.passages).await?;
+        let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk).collect();
+        let mut chunks: HashMap<ChunkId, amp_core::Chunk> =
+            self.stores.files.get_chunks(&ids).await?.into_iter().map(|c| (c.id, c)).collect();
+        let names: HashMap<FileId, &str> = files.iter().map(|f| (f.id, f.name.as_str())).collect();
+        let mut sources = Vec::with_capacity(hits.len());
+        for hit in hits {
+            // A passage whose file was deleted after the search has no record: skip it.
+            let Some(chunk) = chunks.remove(&hit.chunk) else { continue };
+            sources.push(Source {
+                number: u32::try_from(sources.len() + 1).unwrap_or(u32::MAX),
+                origin: PassageOrigin::File { file: hit.file, chunk: chunk.id },
+                title: names.get(&hit.file).copied().unwrap_or_default().to_owned(),
+                page: chunk.page,
+                byte_range: chunk.byte_range,
+                text: chunk.text,
+                score: hit.score,
+            });
+        }
+        Ok(sources)
+    }
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("passages", &self.passages).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,64 @@
+//! What the model reads: one system message (the agent's instructions, then the numbered
+//! sources and how to cite them), the conversation so far, and the question.
+
+use std::fmt::Write;
+
+use amp_core::conversation::Message;
+use amp_core::{ChatMessage, Role};
+
+use super::Source;
+
+/// How the model is told to use and cite sources.
+const CITE_RULES: &str = "Answer from the numbered sources below when they are relevant. \
+Cite every source you use with its number in square brackets, like [1]. \
+If the sources do not hold the answer, say so instead of guessing.";
+
+/// The system message for a turn: `instructions` (an agent's, may be blank) followed by
+/// the sources; `None` when there is neither.
+///
+/// ```
+/// use amp_agents::context::{sources_prompt, Source};
+/// use amp_core::{ByteRange, ChunkId, FileId, PassageOrigin};
+///
+/// let source = Source {
+///     number: 1,
+///     origin: PassageOrigin::File { file: FileId::new(), chunk: ChunkId::new() },
+///     title: "handbook.md".into(),
+///     page: None,
+///     byte_range: ByteRange { start: 0, end: 24 },
+///     text: "Refunds take 5 days.".into(),
+///     score: 0.8,
+/// };
+/// let prompt = sources_prompt("Be brief.", &[source]).unwrap();
+/// assert!(prompt.content.starts_with("Be brief."));
+/// assert!(prompt.content.contains("[1] handbook.md\nRefunds take 5 days."));
+/// assert!(sources_prompt("  ", &[]).is_none());
+/// ```
+pub fn sources_prompt(instructions: &str, sources: &[Source]) -> Option<ChatMessage> {
+    let instructions = instructions.trim();
+    let mut text = String::from(instructions);
+    if !sources.is_empty() {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(CITE_RULES);
+        text.push_str("\n\nSources:");
+        for s in sources {
+            let _ = write!(text, "\n\n[{}] {}", s.number, s.title);
+            if let Some(page) = s.page {
+                let _ = write!(text, ", page {page}");
+            }
+            let _ = write!(text, "\n{}", s.text);
+        }
+    }
+    (!text.is_empty()).then(|| ChatMessage::system(text))
+}
+
+/// Stored messages as the model reads them: questions and answers only, in order.
+pub fn history(messages: &[Message]) -> Vec<ChatMessage> {
+    messages
+        .iter()
+        .filter(|m| matches!(m.role, Role::User | Role::Assistant))
+        .map(|m| ChatMessage::new(m.role, m.content.clone()))
+        .collect()
+}
