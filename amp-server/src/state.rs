@@ -3,13 +3,21 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amp_agents::{AgentRegistry, Conversations, Files, Gateway, Router, SessionAgent};
-use amp_core::RateLimiter;
+use amp_agents::storage::Chunker;
+use amp_agents::{
+    AgentRegistry, Amp, Context, Conversations, DataSources, Files, Gateway, Router, SessionAgent, Storage,
+};
+use amp_core::data_source::{ConnectorKind, DataSourceSummary};
 use amp_core::store::SessionStore;
-use amp_core::{AmpConfig, Cache, EventBus, ModelRegistryConfig, Stores};
+use amp_core::{AmpConfig, Cache, Embedder, EventBus, ModelRegistryConfig, RateLimiter, Stores, VectorIndex};
+use amp_providers::FlatVectorIndex;
 use amp_providers::chat::ProviderFactory;
+use amp_providers::connector::SqlConnector;
+use amp_providers::embed::fastembed::LocalEmbedderOptions;
+use amp_providers::embed::lazy::LazyLocalEmbedder;
 use amp_providers::jwks::HttpJwksSource;
 use amp_providers::redis::{RedisCache, RedisConnection, RedisEventBus, RedisRateLimiter, RedisSessionStore};
+use amp_providers::tokenize::huggingface::HuggingFaceTokenizer;
 use amp_providers::{MemoryCache, MemoryEventBus, MemoryRateLimiter};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -46,6 +54,68 @@ impl SharedState {
     }
 }
 
+/// The Storage and Context agents on the embedded search backends: the local embedder
+/// (loaded on first use), its tokenizer for cutting passages, and an exact vector index
+/// persisted under the data dir.
+fn search_agents(
+    config: &AmpConfig,
+    stores: &Stores,
+    session: &SessionAgent,
+    data_sources: DataSources,
+) -> amp_core::Result<(Storage, Context)> {
+    let options = LocalEmbedderOptions::new(&config.model_dir);
+    let embedder: Arc<dyn Embedder> = Arc::new(LazyLocalEmbedder::new(options.clone()));
+    let chunker = match HuggingFaceTokenizer::from_file(&options.tokenizer_path()) {
+        Ok(tokenizer) => Chunker::new(Arc::new(tokenizer), embedder.max_input_tokens()),
+        Err(err) => {
+            // Uploads fail anyway until the embedder's files are there; if they are
+            // fetched later, passages cut by characters still fit it.
+            tracing::warn!(error = %err, "the embedder's tokenizer is missing; passages are cut by characters");
+            Chunker::by_characters(embedder.max_input_tokens())
+        }
+    };
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        amp_core::Error::internal(format!("could not create the data dir {}", config.data_dir.display()), e)
+    })?;
+    let vectors: Arc<dyn VectorIndex> =
+        Arc::new(FlatVectorIndex::open(config.data_dir.join("vectors.flat"), embedder.dimension())?);
+    let storage = Storage::new(
+        stores.clone(),
+        session.clone(),
+        embedder.clone(),
+        vectors.clone(),
+        chunker,
+        config.storage.max_file_bytes,
+    )?;
+    let context = Context::new(
+        stores.clone(),
+        session.clone(),
+        embedder,
+        vectors,
+        data_sources,
+        config.context.passages,
+    );
+    Ok((storage, context))
+}
+
+/// The DataSource agent over the configured sources (connections open on first use).
+fn data_sources(config: &AmpConfig, stores: &Stores) -> amp_core::Result<DataSources> {
+    let mut sources = Vec::new();
+    for (name, spec) in &config.data_sources {
+        let connector: Arc<dyn amp_core::Connector> = match spec.kind {
+            ConnectorKind::Sql => Arc::new(SqlConnector::new(name, spec)?),
+        };
+        let summary = DataSourceSummary {
+            id: spec.id,
+            name: name.clone(),
+            kind: spec.kind,
+            description: spec.description.clone(),
+        };
+        sources.push((summary, connector));
+    }
+    Ok(DataSources::new(stores.clone(), sources))
+}
+
 /// The server's shared state: configuration, backends, agents and readiness.
 ///
 /// Cloning is cheap (a few `Arc`s), which is what axum does once per request.
@@ -60,6 +130,9 @@ pub struct AppState {
     files: Files,
     agents: AgentRegistry,
     gateway: Gateway,
+    data_sources: DataSources,
+    storage: Storage,
+    amp: Amp,
     metrics: Option<PrometheusHandle>,
     draining: Arc<AtomicBool>,
 }
@@ -94,9 +167,14 @@ impl AppState {
             Router::new(registry, config.router.clone(), Arc::new(ProviderFactory::new(&config.model_dir)))?
                 .with_audit(stores.audit.clone());
         router.spawn_health_checks();
-        let agents = AgentRegistry::new(stores.clone(), session.clone()).with_router(router.clone());
-        let gateway = Gateway::new(router, agents.clone(), session.clone());
+        let data_sources = data_sources(&config, &stores)?;
+        let agents = AgentRegistry::new(stores.clone(), session.clone())
+            .with_router(router.clone())
+            .with_data_sources(data_sources.clone());
+        let gateway = Gateway::new(router.clone(), agents.clone(), session.clone());
         let files = Files::new(stores.clone(), session.clone());
+        let (storage, context) = search_agents(&config, &stores, &session, data_sources.clone())?;
+        let amp = Amp::new(session.clone(), conversations.clone(), agents.clone(), context, router);
         Ok(AppState {
             config: Arc::new(config),
             cache,
@@ -107,6 +185,9 @@ impl AppState {
             files,
             agents,
             gateway,
+            data_sources,
+            storage,
+            amp,
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
         })
@@ -155,6 +236,21 @@ impl AppState {
     /// The OpenAI-compatible gateway (and, through it, the Router).
     pub fn gateway(&self) -> &Gateway {
         &self.gateway
+    }
+
+    /// The DataSource agent: configured enterprise sources.
+    pub fn data_sources(&self) -> &DataSources {
+        &self.data_sources
+    }
+
+    /// The Storage agent: uploads and deletes.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The orchestrator of chat turns.
+    pub fn amp(&self) -> &Amp {
+        &self.amp
     }
 
     /// The Router agent.

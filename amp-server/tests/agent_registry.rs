@@ -5,7 +5,7 @@ mod support;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{call_as, person, test_app_with};
+use support::{call_as, person, test_app_with, upload};
 
 /// A workspace owned by `owner` with the given members (`(email, role)`); returns its id.
 async fn workspace(app: &axum::Router, owner: &str, members: &[(&str, &str)]) -> String {
@@ -39,9 +39,16 @@ async fn app_with_models() -> support::TestApp {
             "claude-3": {"provider": "Anthropic", "context_window": 200000, "max_tokens": 4096, "tier": "Balanced"},
             "local": {"provider": "Local", "context_window": 4096, "max_tokens": 1024, "tier": "Economical"}}});
         c.models = serde_json::from_value(models).unwrap();
+        // Never connected to here: connections open on first use.
+        let source = serde_json::json!({"id": REPORTS, "kind": "sql", "url": "sqlite://reports.db",
+            "query": "SELECT id, title, body AS text, NULL AS url, '*' AS allowed, 0 AS updated_at FROM reports LIMIT $2"});
+        c.data_sources.insert("reports".into(), serde_json::from_value(source).unwrap());
     })
     .await
 }
+
+/// The id of the data source [`app_with_models`] configures.
+const REPORTS: &str = "01a2112a-0000-7000-8000-000000000001";
 
 #[tokio::test]
 async fn agents_round_trip_every_field_and_list_by_name() {
@@ -49,8 +56,10 @@ async fn agents_round_trip_every_field_and_list_by_name() {
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let ws = workspace(&app, &owner, &[]).await;
-    let file = amp_core::FileId::new().to_string();
-    let source = amp_core::DataSourceId::new().to_string();
+    let (status, file) = upload(&app, &owner, "report.txt", "text/plain", "Q3 revenue rose.", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    let file = file["id"].as_str().unwrap().to_owned();
+    let source = REPORTS;
 
     let spec = json!({
         "name": "Zeta summarizer",
@@ -220,6 +229,13 @@ async fn sharing_needs_the_editor_role_and_readable_workspaces_need_membership()
     let path = format!("/agents/registry/{id}");
     assert_eq!(call_as(&app, Method::PUT, &path, &outsider, sneak).await.0, StatusCode::NOT_FOUND);
     assert_eq!(call_as(&app, Method::GET, &path, &outsider, None).await.1["workspaces"], json!([]));
+
+    // Nor someone else's file: it is unknown to them.
+    let (_, file) = upload(&app, &owner, "plan.txt", "text/plain", "The plan.", None).await;
+    let grab = json!({"name": "Grab", "files": [file["id"]]});
+    let (s, b) = create_as(outsider.clone(), grab.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    assert_eq!(create_as(owner.clone(), grab).await.0, StatusCode::CREATED);
 }
 
 #[tokio::test]

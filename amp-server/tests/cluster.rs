@@ -13,12 +13,15 @@ use serde_json::json;
 use support::{TestApp, send, test_app_with};
 use tower::ServiceExt;
 
-async fn node(data_dir: &std::path::Path, namespace: &str) -> TestApp {
+/// A node with its own data dir (its vector index is its own) on the SQLite database in
+/// `shared` and the test's Redis.
+async fn node(shared: &std::path::Path, namespace: &str) -> TestApp {
     let url = std::env::var("AMP_TEST_REDIS_URL")
         .expect("AMP_TEST_REDIS_URL is not set: run the tests with scripts/test.sh, which starts Redis");
-    let (dir, ns) = (data_dir.to_owned(), namespace.to_owned());
+    let database = format!("sqlite://{}", shared.join("amp.db").display());
+    let ns = namespace.to_owned();
     test_app_with(move |c| {
-        c.data_dir = dir;
+        c.database.url = Some(Secret::new(database));
         c.redis.url = Some(Secret::new(url));
         c.redis.namespace = ns;
     })

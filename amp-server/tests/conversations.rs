@@ -90,6 +90,7 @@ async fn messages_page_with_after_and_keep_citations_and_usage() {
     let id = create(&app, &me, json!({"title": "Cited"})).await;
     let citation = json!({
         "source": 1,
+        "kind": "file",
         "file": amp_core::FileId::new(),
         "chunk": amp_core::ChunkId::new(),
         "page": 3,

@@ -2,7 +2,9 @@
 
 mod agents;
 mod auth;
+mod chat;
 mod conversations;
+mod data_sources;
 mod fallback;
 mod files;
 mod health;
@@ -26,6 +28,10 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     // A limit beyond the address space cannot be reached anyway.
     let body_limit = usize::try_from(state.config().server.max_body_bytes).unwrap_or(usize::MAX);
+    // Uploads get their own limit, one byte over the Storage agent's, so that the agent,
+    // not the transport, refuses an oversized file and says why.
+    let upload_limit =
+        usize::try_from(state.config().storage.max_file_bytes.saturating_add(1)).unwrap_or(usize::MAX);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -55,9 +61,13 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/session/devices/{id}", delete(session::revoke_device))
         .route("/agents/registry", get(agents::list).post(agents::create))
         .route("/agents/registry/{id}", get(agents::get).put(agents::update).delete(agents::delete))
-        .route("/files", get(files::list))
+        .route("/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/files/{id}", delete(files::delete))
         .route("/files/{id}/status", get(files::status))
         .route("/files/{id}/share", post(files::share))
+        .route("/datasources", get(data_sources::list))
+        .route("/chat/send", post(chat::send))
+        .route("/chat/stream", post(chat::stream))
         .route("/models/available", get(models::available))
         .route("/models/select", post(models::select))
         .route("/models/{id}", put(models::upsert).delete(models::remove))

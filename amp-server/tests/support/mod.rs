@@ -33,6 +33,10 @@ pub async fn test_app_with(adjust: impl FnOnce(&mut AmpConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut config = AmpConfig { data_dir: dir.path().to_owned(), ..AmpConfig::default() };
     config.server.shutdown_grace_secs = 1;
+    // scripts/test.sh fetches the local models there; without it uploads fail as unavailable.
+    if let Some(models) = std::env::var_os("AMP_MODEL_DIR") {
+        config.model_dir = models.into();
+    }
     config.auth.jwt_secret = Some(amp_core::Secret::new("server-test-signing-key-0123456789"));
     adjust(&mut config);
     let state = AppState::open(config).await.expect("the default configuration builds");
@@ -150,4 +154,31 @@ pub async fn raw_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Stri
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
     let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
     Ok((status, body))
+}
+
+/// Uploads `bytes` as a file named `name` of type `media_type`, into `workspace` if given,
+/// and returns the status and JSON body.
+pub async fn upload(
+    app: &Router,
+    token: &str,
+    name: &str,
+    media_type: &str,
+    bytes: impl Into<Body>,
+    workspace: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let mut uri = format!("/files?name={name}");
+    if let Some(w) = workspace {
+        uri.push_str(&format!("&workspace={w}"));
+    }
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", media_type)
+        .body(bytes.into())
+        .expect("a valid request");
+    let (status, _, bytes) = exchange(app.clone(), request).await;
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    (status, body)
 }
