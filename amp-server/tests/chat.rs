@@ -30,6 +30,14 @@ fn model_answers(request: &RecordedRequest) -> MockResponse {
     }
 }
 
+/// A registry whose one model `m` is answered by `upstream`.
+fn loopback_registry(upstream: &MockServer) -> ModelRegistryConfig {
+    serde_json::from_value(json!({"default_model": "m", "models": {"m": {
+        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
+        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
+    .unwrap()
+}
+
 struct Chat {
     app: axum::Router,
     upstream: MockServer,
@@ -38,10 +46,7 @@ struct Chat {
 
 async fn chat_app() -> Chat {
     let upstream = MockServer::start(model_answers).await.unwrap();
-    let models: ModelRegistryConfig = serde_json::from_value(json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
-    .unwrap();
+    let models = loopback_registry(&upstream);
     let t = test_app_with(|c| {
         c.models = models;
         c.router.retry.retries_per_model = 0;
@@ -349,10 +354,7 @@ async fn closing_the_stream_stops_the_model_and_stores_no_answer() {
         answer.into_response().with_delay_between(std::time::Duration::from_millis(100))
     };
     let upstream = MockServer::start(slow).await.unwrap();
-    let models: ModelRegistryConfig = serde_json::from_value(json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
-    .unwrap();
+    let models = loopback_registry(&upstream);
     let t = test_app_with(|c| c.models = models).await;
     let app = amp_server::router(t.state.clone());
     let alice = person(&app, "alice@example.test").await;
@@ -419,10 +421,7 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
     let upstream = MockServer::start(model_answers).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (hr, spec) = hr_source(dir.path()).await;
-    let models: ModelRegistryConfig = serde_json::from_value(json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
-    .unwrap();
+    let models = loopback_registry(&upstream);
     let t = test_app_with(|c| {
         c.models = models;
         c.data_sources.insert("hr".into(), spec);

@@ -110,9 +110,7 @@ mod tests {
     use crate::embed::fastembed::LocalEmbedderOptions;
 
     fn model_dir() -> PathBuf {
-        std::env::var_os("AMP_MODEL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.amp-cache/models"))
+        crate::embed::test_model_dir()
     }
 
     fn minilm() -> HuggingFaceTokenizer {
