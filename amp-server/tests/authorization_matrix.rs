@@ -13,6 +13,9 @@ use support::{call_as, person, send, test_app_with, upload};
 /// Words that appear only inside the owner's resources: no refusal may contain them.
 const SECRETS: [&str; 5] = ["Merger plans", "salaries", "Hidden helper", "Board room", "eleven percent"];
 
+/// A call and what the viewer and the outsider get; `None`: allowed.
+type Row = (Method, String, Option<Value>, Option<StatusCode>, Option<StatusCode>);
+
 #[tokio::test]
 async fn other_people_and_non_members_get_403_or_404_on_every_resource_and_learn_nothing() {
     let upstream = MockServer::start(|_: &amp_providers::mock::RecordedRequest| {
@@ -63,9 +66,8 @@ async fn other_people_and_non_members_get_403_or_404_on_every_resource_and_learn
     use StatusCode as S;
     const NF: Option<S> = Some(S::NOT_FOUND);
     const FB: Option<S> = Some(S::FORBIDDEN);
-    // (method, path, body, what the viewer gets, what the outsider gets); `None`: allowed.
     let rename = json!({"name": "Taken"});
-    let rows: Vec<(Method, String, Option<Value>, Option<S>, Option<S>)> = vec![
+    let rows: Vec<Row> = vec![
         (Method::GET, format!("/conversations/{pc}"), None, NF, NF),
         (Method::DELETE, format!("/conversations/{pc}"), None, NF, NF),
         (Method::POST, format!("/conversations/{pc}/share"), Some(json!({"workspace": w})), NF, NF),
