@@ -1,8 +1,9 @@
 //! The retrieval scope: which indexed passages a caller's chat may search.
 //!
-//! Every search the Context agent runs, vector or keyword, must use the filter from
-//! [`SessionAgent::retrieval_scope`]; an index enforces nothing on its own, so a search
-//! built any other way could return another person's files.
+//! A turn with no attached files and no agent sources reads exactly what
+//! [`SessionAgent::retrieval_scope`] allows (see [`crate::context`] for the other cases).
+//! An index enforces nothing on its own: the Context agent lists the files this filter
+//! admits from the stores and searches only those.
 
 use amp_core::{Result, SearchFilter, WorkspaceId, WorkspaceRole};
 
