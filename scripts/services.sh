@@ -1,7 +1,9 @@
 # Starts the services the tests talk to, each on a free loopback port, in a private
 # temporary directory, and stops them again. Sourced by scripts/test.sh:
-#   amp_services_start   installs what is missing (Debian packages), starts PostgreSQL
-#                        and Redis, exports AMP_TEST_POSTGRES_URL and AMP_TEST_REDIS_URL
+#   amp_services_start   installs what is missing (Debian packages, and pgvector built from
+#                        source), starts PostgreSQL with the `vector` extension created in
+#                        its amp_test database, and Redis; exports AMP_TEST_POSTGRES_URL and
+#                        AMP_TEST_REDIS_URL
 #   amp_services_stop    stops them and removes their files (safe to call twice)
 # Nothing here touches services already running on the machine.
 
@@ -33,6 +35,50 @@ amp_as_postgres() { # runs a command as the postgres user when we are root (init
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# The Debian archive URI the system's apt already uses, so the source download goes to the
+# same mirror (or snapshot) as every other package.
+amp_debian_uri() {
+    local f
+    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
+        [ -f "$f" ] || continue
+        sed -n -e 's/^URIs: *\([^ ]*\).*/\1/p' -e 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' "$f" |
+            grep -v -e security -e '^cdrom:' | head -n 1 && return 0
+    done
+    echo http://deb.debian.org/debian
+}
+
+# Makes sure PostgreSQL (the one in $1, as found by amp_pg_bin) has the pgvector extension.
+# Debian bookworm ships PostgreSQL 15 but no pgvector package, so pgvector 0.8 is built from
+# trixie's source package; 0.8 is the first with iterative index scans, which keep recall
+# when searches are filtered per user. The source list lives in a private apt state so the
+# system's apt never sees trixie. Does nothing when the extension is already installed.
+amp_pgvector_install() { # amp_pgvector_install PG_BIN
+    local pg_config="$1/pg_config" build uri
+    [ -x "$pg_config" ] && [ -f "$("$pg_config" --sharedir)/extension/vector.control" ] && return 0
+    # The server headers come with the server-dev package (pgxs itself is in the client one).
+    [ -f "$("$pg_config" --includedir-server)/postgres.h" ] || amp_apt_install "postgresql-server-dev-$("$pg_config" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')" || return 1
+    command -v make >/dev/null && command -v gcc >/dev/null || amp_apt_install make gcc || return 1
+    build="$(mktemp -d /tmp/amp-pgvector.XXXXXX)" || return 1
+    uri="$(amp_debian_uri)"
+    mkdir -p "$build/lists/partial"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" >"$build/sources.list"
+    # Running the download as root: apt's _apt user cannot write into our private directory.
+    local apt_private=(-qq -o Dir::Etc::SourceList="$build/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o Dir::State::Lists="$build/lists" -o APT::Sandbox::User=root)
+    # A subshell for the cd; each step is chained because `set -e` is void under `||`.
+    (
+        cd "$build" &&
+            apt-get "${apt_private[@]}" update >/dev/null &&
+            apt-get "${apt_private[@]}" source --download-only pgvector >/dev/null &&
+            tar -xf pgvector_*.orig.tar.* &&
+            cd pgvector-*/ &&
+            # OPTFLAGS="" drops -march=native, so the library runs on any CPU the tests land on.
+            { make OPTFLAGS="" PG_CONFIG="$pg_config" >build.log 2>&1 || { cat build.log >&2; false; }; } &&
+            make install PG_CONFIG="$pg_config" >/dev/null
+    ) || { echo "services.sh: building pgvector failed" >&2; rm -rf "$build"; return 1; }
+    rm -rf "$build"
+}
+
 amp_services_start() {
     AMP_SERVICES_DIR="$(mktemp -d /tmp/amp-services.XXXXXX)"
     chmod 755 "$AMP_SERVICES_DIR"
@@ -41,6 +87,7 @@ amp_services_start() {
     command -v redis-server >/dev/null || amp_apt_install redis-server
     local pg_bin pg_dir pg_port redis_port
     pg_bin="$(amp_pg_bin)"
+    amp_pgvector_install "$pg_bin" || return 1
 
     pg_dir="$AMP_SERVICES_DIR/pg"
     mkdir -p "$pg_dir"
@@ -52,6 +99,8 @@ amp_services_start() {
         -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
         start >/dev/null
     amp_as_postgres "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres amp_test
+    amp_as_postgres "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres -d amp_test -v ON_ERROR_STOP=1 \
+        -c 'CREATE EXTENSION IF NOT EXISTS vector' >/dev/null
     export AMP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/amp_test"
 
     redis_port="$(amp_free_port)"

@@ -21,7 +21,7 @@ use amp_core::{
 use futures::stream::{BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::context::{Context, Source, history, sources_prompt};
+use crate::context::{Context, Source, fit_history, history, sources_prompt};
 use crate::conversations::Conversations;
 use crate::gateway::{agent_target, apply_sampling};
 use crate::principal::Principal;
@@ -249,9 +249,6 @@ impl Amp {
 
         let instructions = agent.as_ref().map_or("", |a| a.instructions.as_str());
         let mut messages: Vec<ChatMessage> = sources_prompt(instructions, &sources).into_iter().collect();
-        if !is_new {
-            messages.extend(history(&self.conversations.recent(conversation.id, HISTORY_MESSAGES).await?));
-        }
         messages.push(ChatMessage::new(Role::User, question.clone()));
         let mut request = ChatRequest::new(messages);
         request.temperature = turn.temperature;
@@ -265,12 +262,37 @@ impl Amp {
             (None, Some(name)) => return Err(Error::not_found(format!("model `{name}`"))),
             (None, None) => Target::Default { preferred },
         };
+        if !is_new {
+            let recent = history(&self.conversations.recent(conversation.id, HISTORY_MESSAGES).await?);
+            let budget = self.prompt_budget(&target, request.max_tokens)?;
+            let kept = fit_history(recent, &request.messages, budget);
+            let at = request.messages.len() - 1;
+            request.messages.splice(at..at, kept);
+        }
         request.validate()?;
         let mut conversation = conversation;
         if is_new {
             conversation.agent = agent.as_ref().map(|a| a.id);
         }
         Ok(Prepared { conversation, is_new, sources, request, target, question })
+    }
+
+    /// The prompt tokens the roomiest model of `target`'s chain leaves beside the answer:
+    /// history is cut to it, and the Router, which counts exactly, skips the models whose
+    /// window the prompt still does not fit.
+    fn prompt_budget(&self, target: &Target, max_tokens: Option<u32>) -> Result<u64> {
+        let chain = self.router.resolve(target)?;
+        Ok(self
+            .router
+            .models()
+            .iter()
+            .filter(|m| chain.contains(&m.id))
+            .map(|m| {
+                let answer = max_tokens.unwrap_or(m.max_tokens).min(m.max_tokens);
+                u64::from(m.context_window.saturating_sub(answer))
+            })
+            .max()
+            .unwrap_or(0))
     }
 
     /// The agent if the caller may still use it; `None` if it is gone or hidden from them.

@@ -506,3 +506,36 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_long_conversation_keeps_working_by_sending_only_the_history_that_fits() {
+    let upstream = MockServer::start(model_answers).await.unwrap();
+    let models: ModelRegistryConfig = serde_json::from_value(json!({"default_model": "m", "models": {"m": {
+        "provider": "OpenAICompatible", "context_window": 2000, "max_tokens": 100, "tier": "Balanced",
+        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
+    .unwrap();
+    let t = test_app_with(|c| c.models = models).await;
+    let app = amp_server::router(t.state.clone());
+    let alice = person(&app, "alice@example.test").await;
+
+    // About 500 tokens a question: four of them with their answers overflow the window.
+    let long = "alpha ".repeat(500);
+    let mut conversation = Value::Null;
+    for turn in 0..5 {
+        let mut ask = json!({"message": format!("{turn} {long}")});
+        if !conversation.is_null() {
+            ask["conversation"] = conversation.clone();
+        }
+        let (status, answer) = call_as(&app, Method::POST, "/chat/send", &alice, Some(ask)).await;
+        assert_eq!(status, StatusCode::OK, "turn {turn}: {answer}");
+        conversation = answer["conversation"]["id"].clone();
+    }
+    let sent = upstream.last_request().unwrap().json().unwrap();
+    let messages = sent["messages"].as_array().unwrap();
+    assert!(messages.len() < 9, "older turns were left out: {} messages", messages.len());
+    assert_eq!(messages.last().unwrap()["content"], format!("4 {}", long.trim()));
+    assert_eq!(messages[0]["role"], "user", "the history starts with a question");
+    let path = format!("/conversations/{}", conversation.as_str().unwrap());
+    let (_, page) = call_as(&app, Method::GET, &path, &alice, None).await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 10, "everything is still stored");
+}

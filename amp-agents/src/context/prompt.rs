@@ -62,3 +62,45 @@ pub fn history(messages: &[Message]) -> Vec<ChatMessage> {
         .map(|m| ChatMessage::new(m.role, m.content.clone()))
         .collect()
 }
+
+/// Tokens a message is assumed to cost when trimming history: a byte for every three,
+/// plus the per-message overhead chat formats add. English runs about four bytes a token,
+/// so this errs toward keeping less.
+fn estimated_tokens(message: &ChatMessage) -> u64 {
+    (message.content.len() as u64).div_ceil(3) + 4
+}
+
+/// The newest messages of `history` that fit in `budget` tokens beside `fixed` (the system
+/// message and the question), oldest first. A question and its answer go together: the
+/// cut never leaves an answer without the question it answered.
+///
+/// ```
+/// use amp_agents::context::fit_history;
+/// use amp_core::ChatMessage;
+///
+/// let history = vec![
+///     ChatMessage::user("a".repeat(300)), ChatMessage::assistant("b".repeat(300)),
+///     ChatMessage::user("c"), ChatMessage::assistant("d"),
+/// ];
+/// let fixed = [ChatMessage::user("question")];
+/// assert_eq!(fit_history(history.clone(), &fixed, 1_000).len(), 4);
+/// assert_eq!(fit_history(history.clone(), &fixed, 100).len(), 2);
+/// assert!(fit_history(history, &fixed, 5).is_empty());
+/// ```
+pub fn fit_history(history: Vec<ChatMessage>, fixed: &[ChatMessage], budget: u64) -> Vec<ChatMessage> {
+    let mut left = budget.saturating_sub(fixed.iter().map(estimated_tokens).sum());
+    let mut keep_from = history.len();
+    for (i, message) in history.iter().enumerate().rev() {
+        let cost = estimated_tokens(message);
+        if cost > left {
+            break;
+        }
+        left -= cost;
+        keep_from = i;
+    }
+    // Start at a question, so the model never reads an answer to something it cannot see.
+    while history.get(keep_from).is_some_and(|m| m.role == Role::Assistant) {
+        keep_from += 1;
+    }
+    history.into_iter().skip(keep_from).collect()
+}
