@@ -16,11 +16,14 @@ amp_apt_install() { # amp_apt_install PACKAGE...
         echo "services.sh: missing packages $*; install them (sudo apt-get install -y $*) and rerun" >&2
         return 1
     fi
+    # apt and dpkg chatter on stderr even when all goes well; show it only on failure.
+    local log
     if [ -z "${AMP_APT_UPDATED:-}" ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        log="$(DEBIAN_FRONTEND=noninteractive apt-get update -qq 2>&1 >/dev/null)" || { echo "$log" >&2; return 1; }
         AMP_APT_UPDATED=1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    log="$(DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" 2>&1 >/dev/null)" ||
+        { echo "$log" >&2; return 1; }
 }
 
 amp_pg_bin() {
@@ -40,9 +43,9 @@ amp_as_postgres() { # runs a command as the postgres user when we are root (init
 amp_debian_uri() {
     local f
     for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
-        [ -f "$f" ] || continue
-        sed -n -e 's/^URIs: *\([^ ]*\).*/\1/p' -e 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' "$f" |
-            grep -v -e security -e '^cdrom:' | head -n 1 && return 0
+        [ -f "$f" ] && awk '$1 == "URIs:" || $1 == "deb" {
+                for (i = 2; i <= NF; i++) if ($i ~ /^(https?|ftp|file):/ && $i !~ /security/) { print $i; found = 1; exit }
+            } END { exit !found }' "$f" && return 0
     done
     echo http://deb.debian.org/debian
 }
@@ -53,10 +56,11 @@ amp_debian_uri() {
 # when searches are filtered per user. The source list lives in a private apt state so the
 # system's apt never sees trixie. Does nothing when the extension is already installed.
 amp_pgvector_install() { # amp_pgvector_install PG_BIN
-    local pg_config="$1/pg_config" build uri
+    local pg_config="$1/pg_config" build uri major
     [ -x "$pg_config" ] && [ -f "$("$pg_config" --sharedir)/extension/vector.control" ] && return 0
     # The server headers come with the server-dev package (pgxs itself is in the client one).
-    [ -f "$("$pg_config" --includedir-server)/postgres.h" ] || amp_apt_install "postgresql-server-dev-$("$pg_config" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')" || return 1
+    major="$("$pg_config" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')"
+    [ -f "$("$pg_config" --includedir-server)/postgres.h" ] || amp_apt_install "postgresql-server-dev-$major" || return 1
     command -v make >/dev/null && command -v gcc >/dev/null || amp_apt_install make gcc || return 1
     build="$(mktemp -d /tmp/amp-pgvector.XXXXXX)" || return 1
     uri="$(amp_debian_uri)"

@@ -121,18 +121,33 @@ impl Default for AmpConfig {
     }
 }
 
-/// Uploads.
+/// Uploads and where their passages are indexed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Largest file accepted, in bytes. Default 10 MiB.
     pub max_file_bytes: u64,
+    /// Where passage vectors live. Default [`VectorIndexKind::Auto`].
+    pub vector_index: VectorIndexKind,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { max_file_bytes: 10 * 1024 * 1024 }
+        StorageConfig { max_file_bytes: 10 * 1024 * 1024, vector_index: VectorIndexKind::Auto }
     }
+}
+
+/// Where passage vectors live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorIndexKind {
+    /// pgvector when `database.url` is PostgreSQL (so every server process on that
+    /// database searches the same vectors), else `flat`.
+    Auto,
+    /// An exact index in one file under the data dir, for one process.
+    Flat,
+    /// pgvector in the PostgreSQL of `database.url` (the extension must be installed).
+    Pgvector,
 }
 
 /// What a chat turn reads besides the question.

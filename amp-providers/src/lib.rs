@@ -10,7 +10,7 @@
 //! | [`ChatModelFactory`](amp_core::ChatModelFactory) | [`chat::ProviderFactory`]: a client per registry deployment, by provider (the local model loads on first use) |
 //! | [`Tokenizer`](amp_core::Tokenizer) | [`tokenize::TiktokenTokenizer`] and [`tokenize::EstimateTokenizer`] (`tiktoken`), [`chat::local::LocalTokenizer`] (`local-llm`), [`tokenize::HuggingFaceTokenizer`] (`fastembed`: the local embedder's word pieces, for sizing chunks); [`tokenize::tokenizer_for`] picks by [`TokenizerKind`](amp_core::TokenizerKind) |
 //! | [`Embedder`](amp_core::Embedder) | [`embed::fastembed::LocalEmbedder`] (`fastembed`: all-MiniLM-L6-v2 on ONNX Runtime) and [`embed::lazy::LazyLocalEmbedder`] (the same, loaded on first use), [`embed::openai::OpenAiEmbedder`] (`openai`) |
-//! | [`VectorIndex`](amp_core::VectorIndex) | [`FlatVectorIndex`] (exact search, in memory or persisted to one file; to a few hundred thousand passages) |
+//! | [`VectorIndex`](amp_core::VectorIndex) | [`FlatVectorIndex`] (exact search, in memory or persisted to one file; to a few hundred thousand passages), [`PgVectorIndex`] (pgvector, shared by every process on one PostgreSQL; feature `postgres`) |
 //! | [`Cache`](amp_core::Cache) | [`MemoryCache`] (LRU, entry and byte bounds, TTL), [`redis::RedisCache`] (`redis`) |
 //! | [`EventBus`](amp_core::EventBus) | [`MemoryEventBus`] (ordered ids, bounded replay, bounded subscribers), [`redis::RedisEventBus`] (`redis`) |
 //! | [`RateLimiter`](amp_core::RateLimiter) | [`MemoryRateLimiter`], [`redis::RedisRateLimiter`] (`redis`) |
@@ -45,4 +45,6 @@ pub mod tokenize;
 pub use cache::memory::MemoryCache;
 pub use event_bus::memory::MemoryEventBus;
 pub use index::flat::FlatVectorIndex;
+#[cfg(feature = "postgres")]
+pub use index::pgvector::PgVectorIndex;
 pub use rate_limit::memory::MemoryRateLimiter;

@@ -9,8 +9,7 @@ use amp_agents::{
 };
 use amp_core::data_source::{ConnectorKind, DataSourceSummary};
 use amp_core::store::SessionStore;
-use amp_core::{AmpConfig, Cache, Embedder, EventBus, ModelRegistryConfig, RateLimiter, Stores, VectorIndex};
-use amp_providers::FlatVectorIndex;
+use amp_core::{AmpConfig, Cache, Embedder, EventBus, ModelRegistryConfig, RateLimiter, Stores};
 use amp_providers::chat::ProviderFactory;
 use amp_providers::connector::SqlConnector;
 use amp_providers::embed::fastembed::LocalEmbedderOptions;
@@ -57,7 +56,7 @@ impl SharedState {
 /// The Storage and Context agents on the embedded search backends: the local embedder
 /// (loaded on first use), its tokenizer for cutting passages, and an exact vector index
 /// persisted under the data dir.
-fn search_agents(
+async fn search_agents(
     config: &AmpConfig,
     stores: &Stores,
     session: &SessionAgent,
@@ -74,11 +73,7 @@ fn search_agents(
             Chunker::by_characters(embedder.max_input_tokens())
         }
     };
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        amp_core::Error::internal(format!("could not create the data dir {}", config.data_dir.display()), e)
-    })?;
-    let vectors: Arc<dyn VectorIndex> =
-        Arc::new(FlatVectorIndex::open(config.data_dir.join("vectors.flat"), embedder.dimension())?);
+    let vectors = amp_providers::index::open_configured(config, embedder.dimension()).await?;
     let storage = Storage::new(
         stores.clone(),
         session.clone(),
@@ -173,7 +168,7 @@ impl AppState {
             .with_data_sources(data_sources.clone());
         let gateway = Gateway::new(router.clone(), agents.clone(), session.clone());
         let files = Files::new(stores.clone(), session.clone());
-        let (storage, context) = search_agents(&config, &stores, &session, data_sources.clone())?;
+        let (storage, context) = search_agents(&config, &stores, &session, data_sources.clone()).await?;
         let amp = Amp::new(session.clone(), conversations.clone(), agents.clone(), context, router);
         Ok(AppState {
             config: Arc::new(config),

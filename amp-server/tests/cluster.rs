@@ -100,3 +100,43 @@ async fn login_throttling_counts_across_nodes() {
 fn uuid_like() -> String {
     amp_core::UserId::new().to_string()
 }
+
+/// Two nodes on the PostgreSQL `scripts/test.sh` starts, each with its own data dir: a file
+/// uploaded through one is searched by a chat on the other (the vectors are in pgvector).
+#[tokio::test]
+async fn a_file_uploaded_on_one_node_answers_chats_on_another() {
+    let database = std::env::var("AMP_TEST_POSTGRES_URL").expect(
+        "AMP_TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    );
+    let upstream = amp_providers::mock::MockServer::start(amp_providers::mock::openai::instant_upstream(4))
+        .await
+        .unwrap();
+    let models: amp_core::ModelRegistryConfig =
+        serde_json::from_value(json!({"default_model": "m", "models": {"m": {
+        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
+        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
+        .unwrap();
+    let on_postgres = |c: &mut amp_core::AmpConfig| {
+        c.database.url = Some(Secret::new(database.clone()));
+        c.models = models.clone();
+    };
+    let (a, b) = (test_app_with(on_postgres).await, test_app_with(on_postgres).await);
+    let (a, b) = (amp_server::router(a.state.clone()), amp_server::router(b.state.clone()));
+
+    let creds =
+        json!({"email": format!("{}@example.test", uuid_like()), "password": "correct horse battery"});
+    send(a.clone(), Method::POST, "/auth/register", None, Some(creds.clone())).await;
+    let token = send(a.clone(), Method::POST, "/auth/login", None, Some(creds)).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, file) =
+        support::upload(&a, &token, "policy.txt", "text/plain", "Refunds take five business days.", None)
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+
+    let ask = json!({"message": "How long do refunds take?"});
+    let answer = send(b, Method::POST, "/chat/send", Some(&token), Some(ask)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body["sources"][0]["file"], file["id"]);
+}

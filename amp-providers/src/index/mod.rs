@@ -1,8 +1,55 @@
 //! [`VectorIndex`](amp_core::VectorIndex) implementations.
 //!
 //! [`FlatVectorIndex`] searches exactly, in process, in memory or persisted to one file:
-//! fine up to a few hundred thousand passages. pgvector is the scale-out beyond that.
+//! fine up to a few hundred thousand passages. [`PgVectorIndex`] (feature `postgres`) is
+//! the scale-out beyond that: pgvector in PostgreSQL, shared by several server processes.
 
 pub mod flat;
+#[cfg(feature = "postgres")]
+pub mod pgvector;
 
 pub use flat::FlatVectorIndex;
+#[cfg(feature = "postgres")]
+pub use pgvector::PgVectorIndex;
+
+use std::sync::Arc;
+
+use amp_core::config::{AmpConfig, VectorIndexKind};
+use amp_core::{Error, Result, VectorIndex};
+
+/// The vector index a server with `config` uses for `dimension`-sized vectors (see
+/// [`VectorIndexKind`]): pgvector in the database's PostgreSQL, or a [`FlatVectorIndex`]
+/// file, `vectors.flat`, under the data dir.
+pub async fn open_configured(config: &AmpConfig, dimension: usize) -> Result<Arc<dyn VectorIndex>> {
+    let postgres = config
+        .database
+        .url
+        .as_ref()
+        .map(|u| u.expose())
+        .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"));
+    match (config.storage.vector_index, postgres) {
+        #[cfg(feature = "postgres")]
+        (VectorIndexKind::Auto | VectorIndexKind::Pgvector, Some(url)) => {
+            let options = crate::sql::PoolOptions::from(&config.database);
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .min_connections(options.min_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect(url)
+                .await
+                .map_err(|e| {
+                    crate::sql::unavailable("cannot connect to PostgreSQL for the vector index", e)
+                })?;
+            Ok(Arc::new(PgVectorIndex::open(pool, dimension).await?))
+        }
+        (VectorIndexKind::Pgvector, _) => Err(Error::invalid_input(
+            "config: storage.vector_index: `pgvector` needs a postgres:// database.url (and the postgres feature)",
+        )),
+        _ => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                Error::internal(format!("could not create the data dir {}", config.data_dir.display()), e)
+            })?;
+            Ok(Arc::new(FlatVectorIndex::open(config.data_dir.join("vectors.flat"), dimension)?))
+        }
+    }
+}

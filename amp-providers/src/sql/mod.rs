@@ -21,7 +21,7 @@ mod agents;
 mod audit;
 #[macro_use]
 mod conversations;
-mod error;
+pub(crate) mod error;
 #[macro_use]
 mod files;
 mod rows;
@@ -112,7 +112,7 @@ where
     }
 }
 
-fn unavailable(what: &str, err: impl Into<amp_core::BoxError>) -> Error {
+pub(crate) fn unavailable(what: &str, err: impl Into<amp_core::BoxError>) -> Error {
     let err = err.into();
     tracing::error!(error = %err, "{what}");
     Error::Unavailable { message: what.to_owned(), retry_after: None }
