@@ -392,7 +392,7 @@ async fn closing_the_stream_stops_the_model_and_stores_no_answer() {
 }
 
 /// A SQLite HR database as a data source; `alice@example.test` may read the pay policy,
-/// everyone the leave policy, only the CEO the executive one.
+/// everyone the leave policy and a 12,006-character handbook, only the CEO the executive one.
 async fn hr_source(dir: &std::path::Path) -> (amp_core::DataSourceId, amp_core::data_source::DataSourceSpec) {
     let path = dir.join("hr.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
@@ -401,6 +401,7 @@ async fn hr_source(dir: &std::path::Path) -> (amp_core::DataSourceId, amp_core::
         "INSERT INTO policies VALUES ('p1', 'Leave', 'Parental leave is 16 weeks.', '*', 100)",
         "INSERT INTO policies VALUES ('p2', 'Pay', 'Pay leave is paid monthly.', 'alice@example.test', 200)",
         "INSERT INTO policies VALUES ('p3', 'Exec', 'Executive leave is unlimited.', 'ceo@example.test', 300)",
+        "INSERT INTO policies VALUES ('p4', 'Handbook', 'leave ' || printf('%.*c', 12000, 'x'), '*', 400)",
     ] {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
@@ -440,7 +441,10 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
     assert_eq!(status, StatusCode::OK, "{answer}");
     let records: Vec<&str> =
         answer["sources"].as_array().unwrap().iter().map(|s| s["record"].as_str().unwrap()).collect();
-    assert_eq!(records, ["p1", "p2"]);
+    assert_eq!(records, ["p1", "p2", "p4"]);
+    let handbook = &answer["sources"][2];
+    assert_eq!(handbook["text"].as_str().unwrap().chars().count(), 4_000, "a long record is cut");
+    assert_eq!(handbook["byte_range"], json!({"start": 0, "end": 4_000}));
     assert_eq!(answer["sources"][0]["kind"], "record");
     assert_eq!(answer["sources"][0]["title"], "hr: Leave");
     let citation = &answer["answer"]["citations"][0];
@@ -452,7 +456,7 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
     let (_, answer) = call_as(&app, Method::POST, "/chat/send", &bob, Some(ask)).await;
     let records: Vec<&str> =
         answer["sources"].as_array().unwrap().iter().map(|s| s["record"].as_str().unwrap()).collect();
-    assert_eq!(records, ["p1"], "Bob is on neither the pay nor the executive list");
+    assert_eq!(records, ["p1", "p4"], "Bob is on neither the pay nor the executive list");
 
     let query = amp_core::audit::AuditQuery {
         action: Some(amp_core::audit::AuditAction::DataSourceRead),
@@ -462,7 +466,7 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
     let reads = t.state.stores().audit.query(&query).await.unwrap();
     assert_eq!(reads.len(), 2);
     let alices =
-        reads.iter().find(|e| e.event.detail["records"] == json!(["p1", "p2"])).expect("Alice's read");
+        reads.iter().find(|e| e.event.detail["records"] == json!(["p1", "p2", "p4"])).expect("Alice's read");
     assert_eq!(alices.event.target, format!("data_source:{hr}"));
     assert_eq!(alices.event.detail["withheld"], 1);
     assert!(alices.event.success);

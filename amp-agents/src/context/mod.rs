@@ -35,6 +35,9 @@ use crate::files::Files;
 use crate::principal::Principal;
 use crate::session::SessionAgent;
 
+/// The most characters of a data-source record given to the model.
+const MAX_RECORD_CHARS: usize = 4_000;
+
 /// A passage given to the model as source `[number]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
@@ -159,7 +162,12 @@ impl Context {
         let mut sources = self.retrieve_files(question, &scope.files).await?;
         let hits = self.data_sources.search(principal, &scope.data_sources, question, self.passages).await?;
         for hit in hits {
-            let text = hit.record.text;
+            // A record is one row of someone's database and may be any size; the model
+            // gets its beginning, as it gets one passage of a file.
+            let mut text = hit.record.text;
+            if let Some((cut, _)) = text.char_indices().nth(MAX_RECORD_CHARS) {
+                text.truncate(cut);
+            }
             sources.push(Source {
                 number: u32::try_from(sources.len() + 1).unwrap_or(u32::MAX),
                 origin: PassageOrigin::Record {
