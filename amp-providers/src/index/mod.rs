@@ -31,15 +31,8 @@ pub async fn open_configured(config: &AmpConfig, dimension: usize) -> Result<Arc
         #[cfg(feature = "postgres")]
         (VectorIndexKind::Auto | VectorIndexKind::Pgvector, Some(url)) => {
             let options = crate::sql::PoolOptions::from(&config.database);
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(options.max_connections)
-                .min_connections(options.min_connections)
-                .acquire_timeout(options.acquire_timeout)
-                .connect(url)
-                .await
-                .map_err(|e| {
-                    crate::sql::unavailable("cannot connect to PostgreSQL for the vector index", e)
-                })?;
+            let what = "cannot connect to PostgreSQL for the vector index";
+            let pool = crate::sql::connect_postgres(url, &options, what).await?;
             Ok(Arc::new(PgVectorIndex::open(pool, dimension).await?))
         }
         (VectorIndexKind::Pgvector, _) => Err(Error::invalid_input(
@@ -52,4 +45,23 @@ pub async fn open_configured(config: &AmpConfig, dimension: usize) -> Result<Arc
             Ok(Arc::new(FlatVectorIndex::open(config.data_dir.join("vectors.flat"), dimension)?))
         }
     }
+}
+
+/// `vector` scaled to unit length; refused if it has the wrong dimension, a non-finite
+/// component or no length at all.
+pub(crate) fn normalized(vector: &[f32], dimension: usize, what: &str) -> Result<Vec<f32>> {
+    if vector.len() != dimension {
+        return Err(Error::invalid_input(format!(
+            "{what} has {} dimensions; this index holds vectors of {dimension}",
+            vector.len()
+        )));
+    }
+    let norm = vector.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    if !norm.is_finite() {
+        return Err(Error::invalid_input(format!("{what} has a component that is not a finite number")));
+    }
+    if norm == 0.0 {
+        return Err(Error::invalid_input(format!("{what} is all zeros, so it has no direction to compare")));
+    }
+    Ok(vector.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
 }

@@ -200,30 +200,18 @@ fn parse_version(version: &str) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-/// `vector` in pgvector's text form, scaled to unit length; refused if it has the wrong
-/// dimension, a non-finite component or no length at all.
+/// `vector` in pgvector's text form, scaled to unit length (refused as
+/// [`super::normalized`] refuses).
 fn vector_literal(vector: &[f32], dimension: usize, what: &str) -> Result<String> {
-    if vector.len() != dimension {
-        return Err(Error::invalid_input(format!(
-            "{what} has {} dimensions; this index holds vectors of {dimension}",
-            vector.len()
-        )));
-    }
-    let norm = vector.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
-    if !norm.is_finite() {
-        return Err(Error::invalid_input(format!("{what} has a component that is not a finite number")));
-    }
-    if norm == 0.0 {
-        return Err(Error::invalid_input(format!("{what} is all zeros, so it has no direction to compare")));
-    }
+    let unit = super::normalized(vector, dimension, what)?;
     let mut text = String::with_capacity(2 + dimension * 12);
     text.push('[');
-    for (i, x) in vector.iter().enumerate() {
+    for (i, x) in unit.iter().enumerate() {
         if i > 0 {
             text.push(',');
         }
         // Rust prints the shortest text that reads back as the same f32, which pgvector parses.
-        let _ = write!(text, "{}", (f64::from(*x) / norm) as f32);
+        let _ = write!(text, "{x}");
     }
     text.push(']');
     Ok(text)

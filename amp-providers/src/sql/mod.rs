@@ -112,10 +112,23 @@ where
     }
 }
 
-pub(crate) fn unavailable(what: &str, err: impl Into<amp_core::BoxError>) -> Error {
+fn unavailable(what: &str, err: impl Into<amp_core::BoxError>) -> Error {
     let err = err.into();
     tracing::error!(error = %err, "{what}");
     Error::Unavailable { message: what.to_owned(), retry_after: None }
+}
+
+/// A PostgreSQL pool sized by `options`; a failure is `Unavailable` saying `what` (the
+/// cause, which may name the host, goes to the log only).
+#[cfg(feature = "postgres")]
+pub(crate) async fn connect_postgres(url: &str, options: &PoolOptions, what: &str) -> Result<sqlx::PgPool> {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .min_connections(options.min_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .connect(url)
+        .await
+        .map_err(|e| unavailable(what, e))
 }
 
 /// Opens the stores the configuration names: PostgreSQL for a `postgres://` URL, else SQLite
@@ -205,13 +218,7 @@ impl PostgresStores {
     /// Connects to `url` and applies pending migrations (several processes may start at
     /// once: migrations take an advisory lock).
     pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(options.max_connections)
-            .min_connections(options.min_connections)
-            .acquire_timeout(options.acquire_timeout)
-            .connect(url)
-            .await
-            .map_err(|e| unavailable("cannot connect to PostgreSQL", e))?;
+        let pool = connect_postgres(url, options, "cannot connect to PostgreSQL").await?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
