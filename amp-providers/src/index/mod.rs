@@ -1,4 +1,4 @@
-//! [`VectorIndex`](amp_core::VectorIndex) implementations.
+//! `VectorIndex` implementations.
 //!
 //! [`FlatVectorIndex`] searches exactly, in process, in memory or persisted to one file:
 //! fine up to a few hundred thousand passages. [`PgVectorIndex`] (feature `postgres`) is

@@ -1,12 +1,10 @@
 //! An exact vector index in process: every query is compared with every entry.
 //!
-//! Optionally persisted to one append-only log ([`log`]), replayed at open.
+//! Optionally persisted to one append-only log (its format is in `flat/log.rs`), replayed
+//! at open.
 
 mod log;
 
-use log::{Log, lock};
-
-use super::normalized;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
@@ -17,6 +15,9 @@ use amp_core::{
     ChunkId, Error, FileId, Result, SearchFilter, SearchHit, VectorEntry, VectorIndex, Visibility,
 };
 use async_trait::async_trait;
+
+use self::log::{Log, lock};
+use super::normalized;
 
 /// Searches scanning more floats than this leave the async runtime for the blocking pool
 /// (a quarter million floats take ~0.1 ms; a few hundred thousand passages take tens).
