@@ -449,6 +449,14 @@ impl AmpConfig {
         }
         crate::data_source::validate(&self.data_sources)
             .map_err(|e| Error::invalid_input(format!("config: {e}")))?;
+        if !self.data_sources.is_empty() && self.auth.open_registration {
+            // Records name their readers by email, and an open registration lets anyone
+            // create an account under someone else's address.
+            return Err(Error::invalid_input(
+                "config: data_sources: needs auth.open_registration = false (access lists name people by \
+                 email, and anyone could register someone else's)",
+            ));
+        }
         if self.context.passages > 50 {
             return Err(Error::invalid_input("config: context.passages: at most 50"));
         }
@@ -576,6 +584,23 @@ mod tests {
 
     fn load(text: &str) -> Result<AmpConfig> {
         AmpConfig::from_toml_str(text, &no_env, std::iter::empty())
+    }
+
+    #[test]
+    fn data_sources_need_closed_registration() {
+        let source = r#"
+            [data_sources.hr]
+            id = "01a2112a-0000-7000-8000-0000000000a1"
+            kind = "sql"
+            url = "sqlite://hr.db"
+            query = "SELECT 1"
+        "#;
+        let none = |_: &str| None;
+        let err = AmpConfig::from_toml_str(source, &none, std::iter::empty()).unwrap_err();
+        assert!(err.to_string().contains("auth.open_registration = false"), "{err}");
+        let closed = format!("[auth]\nopen_registration = false\n{source}");
+        let config = AmpConfig::from_toml_str(&closed, &none, std::iter::empty()).unwrap();
+        assert_eq!(config.data_sources["hr"].kind, crate::data_source::ConnectorKind::Sql);
     }
 
     #[test]

@@ -138,6 +138,8 @@ impl AppState {
     /// bus, counters and device sessions in Redis) and builds the agents on them.
     /// With `auth.oidc`, single sign-on fetches the provider's keys from its `jwks_url`.
     pub async fn open(config: AmpConfig) -> amp_core::Result<AppState> {
+        // Configurations built in code skip the file loader's checks; run them here too.
+        config.validate()?;
         let mut stores = amp_providers::sql::open_stores(&config).await?;
         let shared = SharedState::open(&config).await?;
         if let Some(sessions) = shared.sessions {

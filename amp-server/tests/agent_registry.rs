@@ -30,31 +30,37 @@ fn names(list: &Value) -> Vec<&str> {
     list.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect()
 }
 
-/// The embedded defaults plus the models the agents below name (agents may only name
-/// registry models). Nothing is called: the deployments are never used here.
-async fn app_with_models() -> support::TestApp {
-    test_app_with(|c| {
-        let models = serde_json::json!({"models": {
-            "gpt-4o": {"provider": "OpenAI", "context_window": 128000, "max_tokens": 16384, "tier": "Premium"},
-            "claude-3": {"provider": "Anthropic", "context_window": 200000, "max_tokens": 4096, "tier": "Balanced"},
-            "local": {"provider": "Local", "context_window": 4096, "max_tokens": 1024, "tier": "Economical"}}});
-        c.models = serde_json::from_value(models).unwrap();
-        // Never connected to here: connections open on first use.
-        let source = serde_json::json!({"id": REPORTS, "kind": "sql", "url": "sqlite://reports.db",
-            "query": "SELECT id, title, body AS text, NULL AS url, '*' AS allowed, 0 AS updated_at FROM reports LIMIT $2"});
-        c.data_sources.insert("reports".into(), serde_json::from_value(source).unwrap());
-    })
-    .await
+/// The models the agents below name (agents may only name registry models). Nothing is
+/// called: the deployments are never used here.
+fn with_models(c: &mut amp_core::AmpConfig) {
+    let models = serde_json::json!({"models": {
+        "gpt-4o": {"provider": "OpenAI", "context_window": 128000, "max_tokens": 16384, "tier": "Premium"},
+        "claude-3": {"provider": "Anthropic", "context_window": 200000, "max_tokens": 4096, "tier": "Balanced"},
+        "local": {"provider": "Local", "context_window": 4096, "max_tokens": 1024, "tier": "Economical"}}});
+    c.models = serde_json::from_value(models).unwrap();
 }
 
-/// The id of the data source [`app_with_models`] configures.
+/// The embedded defaults plus [`with_models`].
+async fn app_with_models() -> support::TestApp {
+    test_app_with(with_models).await
+}
+
+/// The id of the data source the round-trip test configures.
 const REPORTS: &str = "01a2112a-0000-7000-8000-000000000001";
 
 #[tokio::test]
 async fn agents_round_trip_every_field_and_list_by_name() {
-    let t = app_with_models().await;
+    // A data source (never connected to here: connections open on first use) needs closed
+    // registration.
+    let source = serde_json::json!({"id": REPORTS, "kind": "sql", "url": "sqlite://reports.db",
+        "query": "SELECT id, title, body AS text, NULL AS url, '*' AS allowed, 0 AS updated_at FROM reports LIMIT $2"});
+    let (t, tokens) = support::closed_app_with_accounts(&["owner@example.test"], |c| {
+        with_models(c);
+        c.data_sources.insert("reports".into(), serde_json::from_value(source).unwrap());
+    })
+    .await;
     let app = amp_server::router(t.state.clone());
-    let owner = person(&app, "owner@example.test").await;
+    let owner = tokens[0].clone();
     let ws = workspace(&app, &owner, &[]).await;
     let (status, file) = upload(&app, &owner, "report.txt", "text/plain", "Q3 revenue rose.", None).await;
     assert_eq!(status, StatusCode::CREATED, "{file}");

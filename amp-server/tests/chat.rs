@@ -423,14 +423,13 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
     let dir = tempfile::tempdir().unwrap();
     let (hr, spec) = hr_source(dir.path()).await;
     let models = loopback_registry(&upstream);
-    let t = test_app_with(|c| {
+    let (t, tokens) = support::closed_app_with_accounts(&["alice@example.test", "bob@example.test"], |c| {
         c.models = models;
         c.data_sources.insert("hr".into(), spec);
     })
     .await;
     let app = amp_server::router(t.state.clone());
-    let alice = person(&app, "alice@example.test").await;
-    let bob = person(&app, "bob@example.test").await;
+    let (alice, bob) = (tokens[0].clone(), tokens[1].clone());
 
     let (status, listed) = call_as(&app, Method::GET, "/datasources", &alice, None).await;
     assert_eq!(status, StatusCode::OK);

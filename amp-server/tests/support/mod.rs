@@ -31,16 +31,57 @@ pub async fn test_app() -> TestApp {
 /// Like [`test_app`], after `adjust` changes the configuration.
 pub async fn test_app_with(adjust: impl FnOnce(&mut AmpConfig)) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut config = AmpConfig { data_dir: dir.path().to_owned(), ..AmpConfig::default() };
+    let state = state_in(dir.path(), adjust).await;
+    TestApp { state, _data_dir: dir }
+}
+
+/// Server state on the test defaults with its data in `dir`, after `adjust`.
+pub async fn state_in(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)) -> AppState {
+    let mut config = AmpConfig { data_dir: dir.to_owned(), ..AmpConfig::default() };
     config.server.shutdown_grace_secs = 1;
+    config.auth.jwt_secret = Some(amp_core::Secret::new("server-test-signing-key-0123456789"));
     // scripts/test.sh fetches the local models there; without it uploads fail as unavailable.
     if let Some(models) = std::env::var_os("AMP_MODEL_DIR") {
         config.model_dir = models.into();
     }
-    config.auth.jwt_secret = Some(amp_core::Secret::new("server-test-signing-key-0123456789"));
     adjust(&mut config);
-    let state = AppState::open(config).await.expect("the default configuration builds");
-    TestApp { state, _data_dir: dir }
+    AppState::open(config).await.expect("the test configuration builds")
+}
+
+/// A server whose registration is closed (as data sources require), with accounts for
+/// `emails` (password "correct horse battery") made beforehand by a server with open
+/// registration on the same data dir, which is then closed. Returns the state and the
+/// accounts' access tokens, in order.
+pub async fn closed_app_with_accounts(
+    emails: &[&str],
+    adjust: impl FnOnce(&mut AmpConfig),
+) -> (TestApp, Vec<String>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    {
+        let open = router_of(state_in(dir.path(), |_| {}).await);
+        for email in emails {
+            let body = serde_json::json!({"email": email, "password": "correct horse battery"});
+            let r = send(open.clone(), Method::POST, "/auth/register", None, Some(body)).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+    }
+    let state = state_in(dir.path(), |c| {
+        c.auth.open_registration = false;
+        adjust(c);
+    })
+    .await;
+    let app = router_of(state.clone());
+    let mut tokens = Vec::new();
+    for email in emails {
+        let body = serde_json::json!({"email": email, "password": "correct horse battery"});
+        let login = send(app.clone(), Method::POST, "/auth/login", None, Some(body)).await;
+        tokens.push(login.body["access_token"].as_str().expect("an access token").to_owned());
+    }
+    (TestApp { state, _data_dir: dir }, tokens)
+}
+
+fn router_of(state: AppState) -> Router {
+    amp_server::router(state)
 }
 
 /// A response, read whole, with its body parsed as JSON.
