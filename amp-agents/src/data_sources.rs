@@ -14,6 +14,9 @@ use serde_json::json;
 
 use crate::principal::Principal;
 
+/// The longest a source may take to answer a turn's query.
+const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The access-list entry that lets everyone signed in read a record.
 pub const EVERYONE: &str = "*";
 
@@ -62,15 +65,18 @@ impl DataSources {
     }
 
     /// Up to `limit` records per source that answer `question` and that the caller may
-    /// read. An unknown id is `NotFound`; a source that fails fails the call (the caller
-    /// asked for it). Every source read is audited with the ids of the records shown and
-    /// how many were withheld; failed reads too.
+    /// read; with `shared` (the answer is stored where others read it), only records open
+    /// to everyone. An unknown id is `NotFound`; a source that fails or takes longer than
+    /// 10 s fails the call (the caller asked for it). Every source read is audited with
+    /// the ids of the records shown and how many the access lists withheld; failed reads
+    /// too.
     pub async fn search(
         &self,
         principal: &Principal,
         ids: &[DataSourceId],
         question: &str,
         limit: usize,
+        shared: bool,
     ) -> Result<Vec<SourceHit>> {
         let sources: Vec<&Connected> = ids
             .iter()
@@ -90,7 +96,14 @@ impl DataSources {
         for source in sources {
             // Ask for more than needed: the access lists may withhold some.
             let asked = limit.saturating_mul(4).min(200);
-            let result = source.connector.query(question, asked).await;
+            let result =
+                match tokio::time::timeout(QUERY_TIMEOUT, source.connector.query(question, asked)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::Timeout {
+                        operation: format!("a query to data source `{}`", source.summary.name),
+                        after: QUERY_TIMEOUT,
+                    }),
+                };
             let records = match result {
                 Ok(records) => records,
                 Err(err) => {
@@ -99,10 +112,20 @@ impl DataSources {
                 }
             };
             let total = records.len();
-            let readable: Vec<SourceRecord> =
-                records.into_iter().filter(|r| may_read(&r.allowed_principals, &email)).take(limit).collect();
+            let mut readable: Vec<SourceRecord> = records
+                .into_iter()
+                .filter(|r| {
+                    if shared {
+                        r.allowed_principals.iter().any(|p| p == EVERYONE)
+                    } else {
+                        may_read(&r.allowed_principals, &email)
+                    }
+                })
+                .collect();
+            let withheld = total - readable.len();
+            readable.truncate(limit);
             let shown: Vec<&str> = readable.iter().map(|r| r.external_id.as_str()).collect();
-            let detail = json!({"records": shown, "withheld": total - readable.len() });
+            let detail = json!({"records": shown, "withheld": withheld, "shared": shared });
             self.audit(principal, &source.summary, true, detail).await;
             hits.extend(readable.into_iter().map(|record| SourceHit {
                 source: source.summary.id,

@@ -457,13 +457,21 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
         answer["sources"].as_array().unwrap().iter().map(|s| s["record"].as_str().unwrap()).collect();
     assert_eq!(records, ["p1", "p4"], "Bob is on neither the pay nor the executive list");
 
+    // In a workspace conversation every member reads the answer: only records open to all.
+    let (_, ws) = call_as(&app, Method::POST, "/workspaces", &alice, Some(json!({"name": "HR"}))).await;
+    let in_team = json!({"message": "leave", "data_sources": [hr], "workspace": ws["id"]});
+    let (_, answer) = call_as(&app, Method::POST, "/chat/send", &alice, Some(in_team)).await;
+    let records: Vec<&str> =
+        answer["sources"].as_array().unwrap().iter().map(|s| s["record"].as_str().unwrap()).collect();
+    assert_eq!(records, ["p1", "p4"], "the pay record is Alice's alone");
+
     let query = amp_core::audit::AuditQuery {
         action: Some(amp_core::audit::AuditAction::DataSourceRead),
         limit: 10,
         ..Default::default()
     };
     let reads = t.state.stores().audit.query(&query).await.unwrap();
-    assert_eq!(reads.len(), 2);
+    assert_eq!(reads.len(), 3);
     let alices =
         reads.iter().find(|e| e.event.detail["records"] == json!(["p1", "p2", "p4"])).expect("Alice's read");
     assert_eq!(alices.event.target, format!("data_source:{hr}"));
@@ -541,4 +549,30 @@ async fn a_long_conversation_keeps_working_by_sending_only_the_history_that_fits
     let path = format!("/conversations/{}", conversation.as_str().unwrap());
     let (_, page) = call_as(&app, Method::GET, &path, &alice, None).await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 10, "everything is still stored");
+}
+
+#[tokio::test]
+async fn a_workspace_answer_never_cites_another_workspaces_files() {
+    let c = chat_app().await;
+    let alice = person(&c.app, "alice@example.test").await;
+    let carol = person(&c.app, "carol@example.test").await;
+    let team = workspace(&c.app, &alice, &[]).await;
+    let other = workspace(&c.app, &carol, &[("alice@example.test", "viewer")]).await;
+    let theirs = text_file(&c.app, &carol, "plans.txt", "The other team ships in May.", Some(&other)).await;
+
+    // Attached in the team's conversation: refused, since every team member reads the answer.
+    let ask = json!({"message": "When do they ship?", "workspace": team, "files": [theirs]});
+    let (status, error) = call_as(&c.app, Method::POST, "/chat/send", &alice, Some(ask)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+
+    // Through an agent over the other workspace: left out in the team's chat, read in her own.
+    let spec = json!({"name": "Other team", "workspaces": [other]});
+    let (_, agent) = call_as(&c.app, Method::POST, "/agents/registry", &alice, Some(spec)).await;
+    let ask = json!({"message": "When do they ship?", "workspace": team, "agent": agent["id"]});
+    let (status, answer) = call_as(&c.app, Method::POST, "/chat/send", &alice, Some(ask)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(source_files(&answer), Vec::<String>::new());
+    let ask = json!({"message": "When do they ship?", "agent": agent["id"]});
+    let (_, answer) = call_as(&c.app, Method::POST, "/chat/send", &alice, Some(ask)).await;
+    assert_eq!(source_files(&answer), vec![theirs]);
 }

@@ -11,6 +11,11 @@
 //!   conversation, that workspace's files, and nothing else from other members or other
 //!   workspaces.
 //!
+//! In a workspace conversation every member reads the stored answer and its citations, so
+//! whatever the rule above yields is narrowed to the caller's own files and that
+//! workspace's (an attached file from elsewhere is refused), and data-source records to
+//! those open to everyone (`*`).
+//!
 //! Only files in `Ready` are searched. Data-source records come from the DataSource agent,
 //! filtered by their access lists, after the file passages. Today file retrieval is by
 //! vector similarity; keyword search, ranking fusion and fitting to the model's token
@@ -66,6 +71,9 @@ pub struct Scope {
     pub files: Vec<FileMeta>,
     /// Data sources.
     pub data_sources: Vec<DataSourceId>,
+    /// Whether the answer is shared with a workspace: then only data-source records open
+    /// to everyone may be read, since every member reads the stored answer.
+    pub shared: bool,
 }
 
 /// The Context agent. Cheap to clone.
@@ -111,7 +119,14 @@ impl Context {
         if attached_files.is_some() || attached_sources.is_some() {
             // Exactly what the turn named.
             for &id in attached_files.unwrap_or_default() {
-                files.push(self.files.get(principal, id).await?);
+                let file = self.files.get(principal, id).await?;
+                if !fits_conversation(&file, principal, conversation) {
+                    return Err(amp_core::Error::invalid_input(format!(
+                        "files: {id} is in another workspace; a chat in a workspace reads only that \
+                         workspace's files and your own"
+                    )));
+                }
+                files.push(file);
             }
             for &id in attached_sources.unwrap_or_default() {
                 if !self.data_sources.exists(id) {
@@ -145,10 +160,14 @@ impl Context {
             files = self.stores.files.list_files(&scope).await?;
         }
         let mut seen = HashSet::new();
-        files.retain(|f| f.status == FileStatus::Ready && seen.insert(f.id));
+        files.retain(|f| {
+            f.status == FileStatus::Ready
+                && fits_conversation(f, principal, conversation)
+                && seen.insert(f.id)
+        });
         let mut seen = HashSet::new();
         data_sources.retain(|id| seen.insert(*id));
-        Ok(Scope { files, data_sources })
+        Ok(Scope { files, data_sources, shared: conversation.workspace.is_some() })
     }
 
     /// The file passages closest to `question`, best first, then the data-source records
@@ -160,7 +179,10 @@ impl Context {
         scope: &Scope,
     ) -> Result<Vec<Source>> {
         let mut sources = self.retrieve_files(question, &scope.files).await?;
-        let hits = self.data_sources.search(principal, &scope.data_sources, question, self.passages).await?;
+        let hits = self
+            .data_sources
+            .search(principal, &scope.data_sources, question, self.passages, scope.shared)
+            .await?;
         for hit in hits {
             // A record is one row of someone's database and may be any size; the model
             // gets its beginning, as it gets one passage of a file.
@@ -218,6 +240,16 @@ impl Context {
             });
         }
         Ok(sources)
+    }
+}
+
+/// Whether `file` may be read into `conversation`: anywhere, outside a workspace; inside
+/// one, the caller's own files and that workspace's only, since every member of it reads
+/// the stored answer and its citations.
+fn fits_conversation(file: &FileMeta, principal: &Principal, conversation: &Conversation) -> bool {
+    match conversation.workspace {
+        None => true,
+        Some(w) => file.owner == principal.user || file.workspace == Some(w),
     }
 }
 
