@@ -174,3 +174,35 @@ async fn owners_and_workspace_owners_delete_files_and_others_cannot() {
     let (_, listed) = call_as(&app, Method::GET, &format!("/files?workspace={team}"), &alice, None).await;
     assert_eq!(names(&listed), ["shared.txt"]);
 }
+
+#[tokio::test]
+async fn a_file_being_processed_cannot_be_deleted_until_it_is_stale() {
+    let t = test_app().await;
+    let app = amp_server::router(t.state.clone());
+    let alice = person(&app, "alice@example.test").await;
+    let me = call_as(&app, Method::GET, "/session/current", &alice, None).await.1;
+    let owner: amp_core::UserId = me["user"]["id"].as_str().unwrap().parse().unwrap();
+    let processing = |minutes_ago: i64| {
+        let at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+        amp_core::FileMeta {
+            id: amp_core::FileId::new(),
+            owner,
+            workspace: None,
+            name: "big.txt".into(),
+            media_type: "text/plain".into(),
+            size_bytes: 10,
+            sha256: None,
+            status: amp_core::FileStatus::Processing,
+            created_at: at,
+            updated_at: at,
+        }
+    };
+    let (busy, abandoned) = (processing(0), processing(11));
+    for file in [&busy, &abandoned] {
+        t.state.stores().files.create_file(file.clone()).await.unwrap();
+    }
+    let (status, body) = call_as(&app, Method::DELETE, &format!("/files/{}", busy.id), &alice, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = call_as(&app, Method::DELETE, &format!("/files/{}", abandoned.id), &alice, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}

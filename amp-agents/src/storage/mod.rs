@@ -26,6 +26,10 @@ use crate::files::Files;
 use crate::principal::Principal;
 use crate::session::SessionAgent;
 
+/// How long a file may sit in `Processing` before it counts as abandoned (a server stopped
+/// mid-upload) and may be deleted.
+const STALE_PROCESSING: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// The Storage agent. Cheap to clone.
 #[derive(Clone)]
 pub struct Storage {
@@ -97,20 +101,28 @@ impl Storage {
             updated_at: now,
         };
         self.stores.files.create_file(file.clone()).await?;
-        let outcome = self.index(&file, checked.text).await;
-        file.status = match &outcome {
-            Ok(()) => FileStatus::Ready,
-            Err(err) => FileStatus::Failed { reason: err.public_message() },
-        };
-        file.updated_at = crate::clock::now();
-        if outcome.is_err() {
-            // Nothing half-indexed may stay searchable.
-            if let Err(err) = self.vectors.delete_file(file.id).await {
-                tracing::error!(error = %err, file = %file.id, "removing the vectors of a failed file failed");
+        // Processing runs in its own task, so a client that hangs up mid-upload still
+        // leaves the file `Ready` or `Failed`, never stuck in `Processing`.
+        let storage = self.clone();
+        let outcome = tokio::spawn(async move {
+            let outcome = storage.index(&file, checked.text).await;
+            file.status = match &outcome {
+                Ok(()) => FileStatus::Ready,
+                Err(err) => FileStatus::Failed { reason: err.public_message() },
+            };
+            file.updated_at = crate::clock::now();
+            if outcome.is_err() {
+                // Nothing half-indexed may stay searchable.
+                if let Err(err) = storage.vectors.delete_file(file.id).await {
+                    tracing::error!(error = %err, file = %file.id, "removing the vectors of a failed file failed");
+                }
             }
-        }
-        self.stores.files.update_file(&file).await?;
-        outcome?;
+            storage.stores.files.update_file(&file).await?;
+            outcome.map(|()| file)
+        })
+        .await
+        .map_err(|e| Error::internal("processing an upload panicked", e))?;
+        let file = outcome?;
         if let Some(w) = workspace {
             let detail = json!({"file": file.id, "name": file.name});
             self.session.workspace_activity(principal, w, AuditAction::Uploaded, detail).await;
@@ -121,9 +133,14 @@ impl Storage {
 
     /// Deletes a file, its passages and its vectors: its owner may, and so may an owner of
     /// the workspace it is in. Others who can read it get `Forbidden`; anyone else
-    /// `NotFound`.
+    /// `NotFound`; a file still being processed `Conflict`.
     pub async fn delete(&self, principal: &Principal, id: FileId) -> Result<()> {
         let file = self.files.get(principal, id).await?;
+        if file.status == FileStatus::Processing && crate::clock::now() - file.updated_at < STALE_PROCESSING {
+            // Its vectors are being written: deleting now could strand some of them. One
+            // left in `Processing` by a server that stopped mid-upload can go once stale.
+            return Err(Error::conflict(format!("file {id} is still being processed; try again shortly")));
+        }
         if file.owner != principal.user {
             // Readable but not theirs: only workspace files get here.
             let w = file.workspace.ok_or_else(|| Error::not_found(format!("file {id}")))?;
