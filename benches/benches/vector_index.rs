@@ -58,6 +58,12 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("20_files_in_scope", passages), &passages, |b, _| {
             b.iter(|| runtime.block_on(index.search(&query, &scoped, 5)).unwrap());
         });
+        // A workspace-sized scope: every one of the 1,000 files listed by id.
+        let listed =
+            SearchFilter { owners: owners.clone(), workspaces: Vec::new(), files: Some(files.clone()) };
+        group.bench_with_input(BenchmarkId::new("1000_files_in_scope", passages), &passages, |b, _| {
+            b.iter(|| runtime.block_on(index.search(&query, &listed, 5)).unwrap());
+        });
         // The worst case: every passage readable, so every one is scored.
         let everything = SearchFilter { owners: owners.clone(), workspaces: Vec::new(), files: None };
         group.bench_with_input(BenchmarkId::new("all_readable", passages), &passages, |b, _| {

@@ -12,12 +12,47 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use amp_core::{
-    ChunkId, Error, FileId, Result, SearchFilter, SearchHit, VectorEntry, VectorIndex, Visibility,
+    ChunkId, Error, FileId, Result, SearchFilter, SearchHit, UserId, VectorEntry, VectorIndex, Visibility,
+    WorkspaceId,
 };
 use async_trait::async_trait;
 
 use self::log::{Log, lock};
 use super::normalized;
+
+/// A [`SearchFilter`] as sorted lists, checked once per entry by binary search: a chat
+/// turn's filter can list thousands of files, and a linear lookup per entry would cost
+/// more than the dot product (hashing costs more than a few comparisons of 16 bytes).
+struct Allowed {
+    owners: Vec<UserId>,
+    workspaces: Vec<WorkspaceId>,
+    files: Option<Vec<FileId>>,
+}
+
+fn sorted<T: Ord + Copy>(items: &[T]) -> Vec<T> {
+    let mut items = items.to_vec();
+    items.sort_unstable();
+    items
+}
+
+impl From<&SearchFilter> for Allowed {
+    fn from(filter: &SearchFilter) -> Self {
+        Allowed {
+            owners: sorted(&filter.owners),
+            workspaces: sorted(&filter.workspaces),
+            files: filter.files.as_deref().map(sorted),
+        }
+    }
+}
+
+impl Allowed {
+    /// [`SearchFilter::matches`], by binary search.
+    fn matches(&self, row: &Row) -> bool {
+        let readable = self.owners.binary_search(&row.visibility.owner).is_ok()
+            || row.visibility.workspace.is_some_and(|w| self.workspaces.binary_search(&w).is_ok());
+        readable && self.files.as_ref().is_none_or(|files| files.binary_search(&row.file).is_ok())
+    }
+}
 
 /// Searches scanning more floats than this leave the async runtime for the blocking pool
 /// (a quarter million floats take ~0.1 ms; a few hundred thousand passages take tens).
@@ -243,9 +278,10 @@ impl Entries {
 
     /// The `limit` best entries the filter allows; `query` is normalized.
     fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Vec<SearchHit> {
+        let allowed = Allowed::from(filter);
         let mut best: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(limit.min(self.rows.len()) + 1);
         for (slot, row) in self.rows.iter().enumerate() {
-            if !filter.matches(&row.visibility, row.file) {
+            if !allowed.matches(row) {
                 continue;
             }
             let scored = Scored { score: dot(query, self.vector(slot)), slot };
@@ -332,8 +368,6 @@ fn write(entries: &RwLock<Entries>) -> RwLockWriteGuard<'_, Entries> {
 #[cfg(test)]
 mod tests {
     use std::fs::OpenOptions;
-
-    use amp_core::UserId;
 
     use super::log::{HEADER_LEN, upsert_record_len};
     use super::*;
