@@ -165,3 +165,34 @@ async fn a_role_that_cannot_create_the_extension_gets_a_clear_unavailable() {
         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_search_the_index_scan_gives_up_on_is_finished_exactly() {
+    // Connections that prefer the HNSW index and let an iterative scan read only 10 rows,
+    // as a huge shared table would make it stop early.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                for setting in [
+                    "SET enable_seqscan = off",
+                    "SET enable_bitmapscan = off",
+                    "SET hnsw.max_scan_tuples = 10",
+                ] {
+                    sqlx::query(setting).execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&postgres_url())
+        .await
+        .unwrap();
+    let index = PgVectorIndex::open(pool, DIM).await.unwrap();
+    let (me, stranger) = (UserId::new(), UserId::new());
+    let crowd: Vec<_> = (0..500).map(|_| entry(FileId::new(), stranger, None, axis(0))).collect();
+    index.upsert(crowd).await.unwrap();
+    let mine: Vec<_> = (1..4).map(|i| entry(FileId::new(), me, None, axis(i))).collect();
+    index.upsert(mine.clone()).await.unwrap();
+
+    let hits = index.search(&axis(0), &SearchFilter::owner(me), 10).await.unwrap();
+    assert_eq!(hits.len(), mine.len(), "every readable entry, though the index scan stopped early");
+}

@@ -281,11 +281,18 @@ impl VectorIndex for PgVectorIndex {
         let workspaces: Vec<Uuid> = filter.workspaces.iter().map(|w| w.as_uuid()).collect();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let sql = if filter.files.is_some() { &self.sql.search_files } else { &self.sql.search };
-        let mut statement =
-            sqlx::query(AssertSqlSafe(sql.clone())).bind(query).bind(owners).bind(workspaces).bind(limit);
-        if let Some(files) = &filter.files {
-            statement = statement.bind(files.iter().map(|f| f.as_uuid()).collect::<Vec<_>>());
-        }
+        let files: Option<Vec<Uuid>> = filter.files.as_ref().map(|f| f.iter().map(|f| f.as_uuid()).collect());
+        let statement = || {
+            let statement = sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(query.clone())
+                .bind(owners.clone())
+                .bind(workspaces.clone())
+                .bind(limit);
+            match &files {
+                Some(files) => statement.bind(files.clone()),
+                None => statement,
+            }
+        };
 
         // The settings below last for this transaction only, so pooled connections stay clean.
         let mut tx = self.pool.begin().await.map_err(internal)?;
@@ -298,7 +305,20 @@ impl VectorIndex for PgVectorIndex {
             "SET LOCAL enable_indexscan = off"
         };
         sqlx::query(setting).execute(&mut *tx).await.map_err(internal)?;
-        let rows = statement.fetch_all(&mut *tx).await.map_err(internal)?;
+        let mut rows = statement().fetch_all(&mut *tx).await.map_err(internal)?;
+        if self.iterative_scan && (rows.len() as i64) < limit {
+            // An iterative scan gives up after `hnsw.max_scan_tuples` rows, so in a large
+            // table a selective filter can come back short. Fewer hits than asked is
+            // confirmed with an exact scan (the filter's own indexes make it cheap).
+            for exact in [
+                "SET LOCAL enable_indexscan = off",
+                "SET LOCAL enable_bitmapscan = on",
+                "SET LOCAL enable_seqscan = on",
+            ] {
+                sqlx::query(exact).execute(&mut *tx).await.map_err(internal)?;
+            }
+            rows = statement().fetch_all(&mut *tx).await.map_err(internal)?;
+        }
         tx.commit().await.map_err(internal)?;
 
         rows.iter()
