@@ -21,7 +21,7 @@ use amp_core::{
 use futures::stream::{BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::context::{Context, Source, fit_history, history, sources_prompt};
+use crate::context::{Context, Source, fit_history, fit_sources, history};
 use crate::conversations::Conversations;
 use crate::gateway::{agent_target, apply_sampling};
 use crate::principal::Principal;
@@ -247,10 +247,7 @@ impl Amp {
         let scope = self.context.scope(principal, &conversation, agent.as_ref(), attached).await?;
         let sources = self.context.retrieve(principal, &question, &scope).await?;
 
-        let instructions = agent.as_ref().map_or("", |a| a.instructions.as_str());
-        let mut messages: Vec<ChatMessage> = sources_prompt(instructions, &sources).into_iter().collect();
-        messages.push(ChatMessage::new(Role::User, question.clone()));
-        let mut request = ChatRequest::new(messages);
+        let mut request = ChatRequest::new(vec![ChatMessage::new(Role::User, question.clone())]);
         request.temperature = turn.temperature;
         request.max_tokens = turn.max_tokens;
         let target = match (&agent, turn.model) {
@@ -262,9 +259,13 @@ impl Amp {
             (None, Some(name)) => return Err(Error::not_found(format!("model `{name}`"))),
             (None, None) => Target::Default { preferred },
         };
+        // Instructions and the best sources first, then as much recent history as fits.
+        let budget = self.prompt_budget(&target, request.max_tokens)?;
+        let instructions = agent.as_ref().map_or("", |a| a.instructions.as_str());
+        let (sources, system) = fit_sources(instructions, sources, &request.messages, budget);
+        request.messages.splice(0..0, system);
         if !is_new {
             let recent = history(&self.conversations.recent(conversation.id, HISTORY_MESSAGES).await?);
-            let budget = self.prompt_budget(&target, request.max_tokens)?;
             let kept = fit_history(recent, &request.messages, budget);
             let at = request.messages.len() - 1;
             request.messages.splice(at..at, kept);
@@ -278,7 +279,7 @@ impl Amp {
     }
 
     /// The prompt tokens the roomiest model of `target`'s chain leaves beside the answer:
-    /// history is cut to it, and the Router, which counts exactly, skips the models whose
+    /// sources and history are cut to it, and the Router, which counts exactly, skips the models whose
     /// window the prompt still does not fit.
     fn prompt_budget(&self, target: &Target, max_tokens: Option<u32>) -> Result<u64> {
         let chain = self.router.resolve(target)?;

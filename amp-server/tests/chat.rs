@@ -576,3 +576,38 @@ async fn a_workspace_answer_never_cites_another_workspaces_files() {
     let (_, answer) = call_as(&c.app, Method::POST, "/chat/send", &alice, Some(ask)).await;
     assert_eq!(source_files(&answer), vec![theirs]);
 }
+
+#[tokio::test]
+async fn sources_are_cut_to_the_models_window_best_first() {
+    let upstream = MockServer::start(model_answers).await.unwrap();
+    let models: ModelRegistryConfig = serde_json::from_value(json!({"default_model": "m", "models": {"m": {
+        "provider": "OpenAICompatible", "context_window": 1200, "max_tokens": 100, "tier": "Balanced",
+        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
+    .unwrap();
+    let t = test_app_with(|c| c.models = models).await;
+    let app = amp_server::router(t.state.clone());
+    let alice = person(&app, "alice@example.test").await;
+    // Five files of about 300 tokens each: all five overflow the 1,100 tokens left.
+    for i in 0..5 {
+        let text = format!("Refund rule {i}: {}", "refunds are processed by the finance team ".repeat(35));
+        text_file(&app, &alice, &format!("rule-{i}.txt"), &text, None).await;
+    }
+    let (status, answer) = call_as(
+        &app,
+        Method::POST,
+        "/chat/send",
+        &alice,
+        Some(json!({"message": "How are refunds processed?"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let numbers: Vec<u64> =
+        answer["sources"].as_array().unwrap().iter().map(|s| s["number"].as_u64().unwrap()).collect();
+    assert!(!numbers.is_empty() && numbers.len() < 5, "{numbers:?}");
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "still numbered from 1");
+    let prompt = last_system_prompt(&upstream);
+    assert!(
+        prompt.contains(&format!("[{}]", numbers.len()))
+            && !prompt.contains(&format!("[{}]", numbers.len() + 1))
+    );
+}

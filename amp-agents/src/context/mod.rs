@@ -33,7 +33,7 @@ use amp_core::{
 };
 use serde::{Deserialize, Serialize};
 
-pub use prompt::{fit_history, history, sources_prompt};
+pub use prompt::{fit_history, fit_sources, history, sources_prompt};
 
 use crate::data_sources::DataSources;
 use crate::files::Files;

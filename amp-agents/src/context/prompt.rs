@@ -104,3 +104,42 @@ pub fn fit_history(history: Vec<ChatMessage>, fixed: &[ChatMessage], budget: u64
     }
     history.into_iter().skip(keep_from).collect()
 }
+
+/// The system message for `instructions` and as many of `sources` (best first) as fit in
+/// `budget` tokens beside `fixed` (the question), with the sources kept. Sources are
+/// dropped from the end, so the numbering stays `1..=n`; the instructions always stay.
+///
+/// ```
+/// use amp_agents::context::{fit_sources, Source};
+/// use amp_core::{ByteRange, ChatMessage, ChunkId, FileId, PassageOrigin};
+///
+/// let source = |number| Source {
+///     number,
+///     origin: PassageOrigin::File { file: FileId::new(), chunk: ChunkId::new() },
+///     title: "notes.txt".into(),
+///     page: None,
+///     byte_range: ByteRange { start: 0, end: 600 },
+///     text: "x".repeat(600),
+///     score: 0.5,
+/// };
+/// let question = [ChatMessage::user("What now?")];
+/// let (kept, system) = fit_sources("Be brief.", vec![source(1), source(2), source(3)], &question, 500);
+/// assert_eq!(kept.len(), 2);
+/// assert!(system.unwrap().content.contains("[2] notes.txt"));
+/// ```
+pub fn fit_sources(
+    instructions: &str,
+    mut sources: Vec<Source>,
+    fixed: &[ChatMessage],
+    budget: u64,
+) -> (Vec<Source>, Option<ChatMessage>) {
+    let room = budget.saturating_sub(fixed.iter().map(estimated_tokens).sum());
+    loop {
+        let system = sources_prompt(instructions, &sources);
+        let fits = system.as_ref().is_none_or(|m| estimated_tokens(m) <= room);
+        if fits || sources.is_empty() {
+            return (sources, system);
+        }
+        sources.pop();
+    }
+}
