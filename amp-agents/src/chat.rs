@@ -410,7 +410,13 @@ impl Pump {
                 StreamEvent::Usage(usage) => self.usage = Some(usage),
                 StreamEvent::Finish { .. } => {
                     self.ended = true;
-                    let stored = self.amp.finish(&self.principal, &self.start, &self.text, self.usage).await;
+                    // The answer is complete: it is stored even if the client hangs up now.
+                    let (amp, principal, start) = (self.amp.clone(), self.principal, self.start.clone());
+                    let (text, usage) = (std::mem::take(&mut self.text), self.usage);
+                    let stored =
+                        tokio::spawn(async move { amp.finish(&principal, &start, &text, usage).await })
+                            .await
+                            .unwrap_or_else(|e| Err(Error::internal("storing an answer panicked", e)));
                     return Some(match stored {
                         Ok(answer) => TurnEvent::Done { answer },
                         Err(err) => TurnEvent::Error { kind: err.kind(), message: err.public_message() },
