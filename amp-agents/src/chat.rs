@@ -260,7 +260,7 @@ impl Amp {
             (None, None) => Target::Default { preferred },
         };
         // Instructions and the best sources first, then as much recent history as fits.
-        let budget = self.prompt_budget(&target, request.max_tokens)?;
+        let budget = self.router.prompt_room(&target, request.max_tokens)?;
         let instructions = agent.as_ref().map_or("", |a| a.instructions.as_str());
         let (sources, system) = fit_sources(instructions, sources, &request.messages, budget);
         request.messages.splice(0..0, system);
@@ -276,24 +276,6 @@ impl Amp {
             conversation.agent = agent.as_ref().map(|a| a.id);
         }
         Ok(Prepared { conversation, is_new, sources, request, target, question })
-    }
-
-    /// The prompt tokens the roomiest model of `target`'s chain leaves beside the answer:
-    /// sources and history are cut to it, and the Router, which counts exactly, skips the models whose
-    /// window the prompt still does not fit.
-    fn prompt_budget(&self, target: &Target, max_tokens: Option<u32>) -> Result<u64> {
-        let chain = self.router.resolve(target)?;
-        Ok(self
-            .router
-            .models()
-            .iter()
-            .filter(|m| chain.contains(&m.id))
-            .map(|m| {
-                let answer = max_tokens.unwrap_or(m.max_tokens).min(m.max_tokens);
-                u64::from(m.context_window.saturating_sub(answer))
-            })
-            .max()
-            .unwrap_or(0))
     }
 
     /// The agent if the caller may still use it; `None` if it is gone or hidden from them.

@@ -187,6 +187,21 @@ impl Router {
         resolve(&self.table(), target)
     }
 
+    /// The prompt tokens the roomiest model of `target`'s chain leaves beside the answer
+    /// (`max_tokens`, else each model's own limit): what a caller can fit before routing.
+    /// Unknown names are `NotFound`.
+    pub fn prompt_room(&self, target: &Target, max_tokens: Option<u32>) -> Result<u64> {
+        let table = self.table();
+        let room = resolve(&table, target)?
+            .iter()
+            .filter_map(|id| table.models.get(id))
+            .map(|entry| {
+                u64::from(entry.spec.context_window).saturating_sub(answer_tokens(entry, max_tokens))
+            })
+            .max();
+        Ok(room.unwrap_or(0))
+    }
+
     /// Whether `name` is a registry model or a tier.
     pub fn knows(&self, name: &str) -> bool {
         Tier::parse(name).is_some() || self.has_model(&ModelId::new(name))
@@ -535,6 +550,12 @@ struct PromptSize {
     messages: u64,
 }
 
+/// The answer tokens a call to `entry` reserves: what the request asks for, at most the
+/// model's own limit.
+fn answer_tokens(entry: &ModelEntry, requested: Option<u32>) -> u64 {
+    u64::from(requested.unwrap_or(entry.spec.max_tokens).min(entry.spec.max_tokens))
+}
+
 impl PromptSize {
     fn of(request: &ChatRequest) -> Self {
         PromptSize {
@@ -548,8 +569,7 @@ impl PromptSize {
     /// tokenizers providers use, and estimates add at most the same again, so a prompt whose
     /// doubled byte count fits needs no counting — the common case stays cheap.
     fn fit(&self, entry: &ModelEntry, request: &ChatRequest) -> (Result<()>, u64) {
-        let answer =
-            u64::from(request.max_tokens.unwrap_or(entry.spec.max_tokens).min(entry.spec.max_tokens));
+        let answer = answer_tokens(entry, request.max_tokens);
         let bound = 2 * self.bytes + 8 * self.messages + 8;
         let window = u64::from(entry.spec.context_window);
         let limited = entry.deployments.iter().any(|d| d.config.tpm.is_some());
