@@ -45,7 +45,7 @@ impl Files {
             None => SearchFilter::owner(principal.user),
             Some(w) => {
                 self.session.require_role(principal, w, WorkspaceRole::Viewer).await?;
-                SearchFilter { owners: Vec::new(), workspaces: vec![w], files: None }
+                SearchFilter::workspace(w)
             }
         };
         self.stores.files.list_files(&filter).await

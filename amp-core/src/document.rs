@@ -129,6 +129,11 @@ impl SearchFilter {
         SearchFilter { owners: vec![user], workspaces: Vec::new(), files: None }
     }
 
+    /// Entries shared into one workspace.
+    pub fn workspace(workspace: WorkspaceId) -> Self {
+        SearchFilter { owners: Vec::new(), workspaces: vec![workspace], files: None }
+    }
+
     /// Restricts the filter to these files.
     pub fn with_files(mut self, files: Vec<FileId>) -> Self {
         self.files = Some(files);

@@ -151,8 +151,7 @@ impl Context {
             }
             for &w in &agent.workspaces {
                 if self.session.is_member(principal, w).await? {
-                    let only_w = SearchFilter { owners: Vec::new(), workspaces: vec![w], files: None };
-                    files.extend(self.stores.files.list_files(&only_w).await?);
+                    files.extend(self.stores.files.list_files(&SearchFilter::workspace(w)).await?);
                 }
             }
         } else {
