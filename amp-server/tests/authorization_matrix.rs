@@ -8,7 +8,7 @@ use amp_providers::mock::openai;
 use amp_providers::mock::{MockResponse, MockServer};
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{call_as, person, send, test_app_with, upload};
+use support::{call_as, loopback_registry, person, send, test_app_with, upload};
 
 /// Words that appear only inside the owner's resources: no refusal may contain them.
 const SECRETS: [&str; 5] = ["Merger plans", "salaries", "Hidden helper", "Board room", "eleven percent"];
@@ -23,10 +23,7 @@ async fn other_people_and_non_members_get_403_or_404_on_every_resource_and_learn
     })
     .await
     .unwrap();
-    let models = json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}});
-    let t = test_app_with(|c| c.models = serde_json::from_value(models).unwrap()).await;
+    let t = test_app_with(|c| c.models = loopback_registry(&upstream, 8192, 1024)).await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;

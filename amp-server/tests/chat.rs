@@ -4,12 +4,11 @@
 
 mod support;
 
-use amp_core::ModelRegistryConfig;
 use amp_providers::mock::openai::{self, ChatCompletionStream};
 use amp_providers::mock::{MockResponse, MockServer, RecordedRequest};
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{TestApp, call_as, person, post_text, test_app_with, upload};
+use support::{TestApp, call_as, loopback_registry, person, post_text, test_app_with, upload};
 
 /// What the mock model answers: one real citation, one that names no source.
 const ANSWER: &str = "Refunds take five business days [1]. Also [7].";
@@ -30,14 +29,6 @@ fn model_answers(request: &RecordedRequest) -> MockResponse {
     }
 }
 
-/// A registry whose one model `m` is answered by `upstream`.
-fn loopback_registry(upstream: &MockServer) -> ModelRegistryConfig {
-    serde_json::from_value(json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
-    .unwrap()
-}
-
 struct Chat {
     app: axum::Router,
     upstream: MockServer,
@@ -46,7 +37,7 @@ struct Chat {
 
 async fn chat_app() -> Chat {
     let upstream = MockServer::start(model_answers).await.unwrap();
-    let models = loopback_registry(&upstream);
+    let models = loopback_registry(&upstream, 8192, 1024);
     let t = test_app_with(|c| {
         c.models = models;
         c.router.retry.retries_per_model = 0;
@@ -354,7 +345,7 @@ async fn closing_the_stream_stops_the_model_and_stores_no_answer() {
         answer.into_response().with_delay_between(std::time::Duration::from_millis(100))
     };
     let upstream = MockServer::start(slow).await.unwrap();
-    let models = loopback_registry(&upstream);
+    let models = loopback_registry(&upstream, 8192, 1024);
     let t = test_app_with(|c| c.models = models).await;
     let app = amp_server::router(t.state.clone());
     let alice = person(&app, "alice@example.test").await;
@@ -422,7 +413,7 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
     let upstream = MockServer::start(model_answers).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (hr, spec) = hr_source(dir.path()).await;
-    let models = loopback_registry(&upstream);
+    let models = loopback_registry(&upstream, 8192, 1024);
     let (t, tokens) = support::closed_app_with_accounts(&["alice@example.test", "bob@example.test"], |c| {
         c.models = models;
         c.data_sources.insert("hr".into(), spec);
@@ -521,10 +512,7 @@ async fn data_sources_give_each_person_only_their_records_and_every_read_is_audi
 #[tokio::test]
 async fn a_long_conversation_keeps_working_by_sending_only_the_history_that_fits() {
     let upstream = MockServer::start(model_answers).await.unwrap();
-    let models: ModelRegistryConfig = serde_json::from_value(json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 2000, "max_tokens": 100, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
-    .unwrap();
+    let models = loopback_registry(&upstream, 2000, 100);
     let t = test_app_with(|c| c.models = models).await;
     let app = amp_server::router(t.state.clone());
     let alice = person(&app, "alice@example.test").await;
@@ -580,10 +568,7 @@ async fn a_workspace_answer_never_cites_another_workspaces_files() {
 #[tokio::test]
 async fn sources_are_cut_to_the_models_window_best_first() {
     let upstream = MockServer::start(model_answers).await.unwrap();
-    let models: ModelRegistryConfig = serde_json::from_value(json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 1200, "max_tokens": 100, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
-    .unwrap();
+    let models = loopback_registry(&upstream, 1200, 100);
     let t = test_app_with(|c| c.models = models).await;
     let app = amp_server::router(t.state.clone());
     let alice = person(&app, "alice@example.test").await;

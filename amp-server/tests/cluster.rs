@@ -111,11 +111,7 @@ async fn a_file_uploaded_on_one_node_answers_chats_on_another() {
     let upstream = amp_providers::mock::MockServer::start(amp_providers::mock::openai::instant_upstream(4))
         .await
         .unwrap();
-    let models: amp_core::ModelRegistryConfig =
-        serde_json::from_value(json!({"default_model": "m", "models": {"m": {
-        "provider": "OpenAICompatible", "context_window": 8192, "max_tokens": 1024, "tier": "Balanced",
-        "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
-        .unwrap();
+    let models = support::loopback_registry(&upstream, 8192, 1024);
     let on_postgres = |c: &mut amp_core::AmpConfig| {
         c.database.url = Some(Secret::new(database.clone()));
         c.models = models.clone();

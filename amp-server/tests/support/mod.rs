@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use amp_core::AmpConfig;
+use amp_core::{AmpConfig, ModelRegistryConfig};
 use amp_server::AppState;
 use axum::Router;
 use axum::body::Body;
@@ -222,4 +222,17 @@ pub async fn upload(
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
     (status, body)
+}
+
+/// A registry whose one model, `m` (the default), is answered by the OpenAI-compatible
+/// loopback `upstream` with this window and answer limit.
+pub fn loopback_registry(
+    upstream: &amp_providers::mock::MockServer,
+    context_window: u32,
+    max_tokens: u32,
+) -> ModelRegistryConfig {
+    serde_json::from_value(serde_json::json!({"default_model": "m", "models": {"m": {
+        "provider": "OpenAICompatible", "context_window": context_window, "max_tokens": max_tokens,
+        "tier": "Balanced", "deployments": [{"name": "loopback", "endpoint": format!("{}/v1", upstream.url())}]}}}))
+    .expect("a valid registry")
 }
