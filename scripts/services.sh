@@ -1,9 +1,13 @@
 # Starts the services the tests talk to, each on a free loopback port, in a private
 # temporary directory, and stops them again. Sourced by scripts/test.sh:
-#   amp_services_start   installs what is missing (Debian packages, and pgvector built from
-#                        source), starts PostgreSQL with the `vector` extension created in
-#                        its amp_test database, and Redis; exports AMP_TEST_POSTGRES_URL and
-#                        AMP_TEST_REDIS_URL
+#   amp_services_start   installs what is missing (Debian packages, pgvector built from
+#                        source, s3s-fs from crates.io), starts PostgreSQL with the `vector`
+#                        extension created in its amp_test database, Redis, an S3 server
+#                        that checks signatures (s3s-fs) and clamd with a local signature for
+#                        the EICAR test string; exports AMP_TEST_POSTGRES_URL,
+#                        AMP_TEST_REDIS_URL, AMP_TEST_S3_{ENDPOINT,ACCESS_KEY,SECRET_KEY,BUCKET},
+#                        AMP_TEST_CLAMD (host:port) and AMP_TEST_CLAMD_SOCKET (a Unix socket).
+#                        tesseract and poppler (pdftotext, pdftoppm) are installed for OCR.
 #   amp_services_stop    stops them and removes their files (safe to call twice)
 # Nothing here touches services already running on the machine.
 
@@ -83,12 +87,70 @@ amp_pgvector_install() { # amp_pgvector_install PG_BIN
     rm -rf "$build"
 }
 
+# s3s-fs (an S3 server over a directory that checks request signatures, so presigned URLs
+# are tested for real) is built once into .amp-cache; 0.14.1 builds with our rustc.
+amp_s3s_install() {
+    AMP_S3S_BIN="$PWD/.amp-cache/s3s-fs/bin/s3s-fs"
+    [ -x "$AMP_S3S_BIN" ] && return 0
+    cargo install s3s-fs@0.14.1 --features binary --locked --quiet --root "$PWD/.amp-cache/s3s-fs" >&2 ||
+        { echo "services.sh: installing s3s-fs failed" >&2; return 1; }
+}
+
+amp_wait_port() { # amp_wait_port PORT: until something listens on 127.0.0.1:PORT (10 s)
+    for _ in $(seq 100); do
+        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.2)" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+amp_s3_start() {
+    local dir="$AMP_SERVICES_DIR/s3" port
+    mkdir -p "$dir/amp-test"
+    port="$(amp_free_port)"
+    "$AMP_S3S_BIN" --host 127.0.0.1 --port "$port" --access-key amp-test-access --secret-key amp-test-secret-0123456789 \
+        "$dir" >"$AMP_SERVICES_DIR/s3s.log" 2>&1 &
+    echo $! >"$AMP_SERVICES_DIR/s3s.pid"
+    amp_wait_port "$port" || { echo "services.sh: s3s-fs did not start" >&2; cat "$AMP_SERVICES_DIR/s3s.log" >&2; return 1; }
+    export AMP_TEST_S3_ENDPOINT="http://127.0.0.1:$port" AMP_TEST_S3_ACCESS_KEY=amp-test-access \
+        AMP_TEST_S3_SECRET_KEY=amp-test-secret-0123456789 AMP_TEST_S3_BUCKET=amp-test
+}
+
+# clamd with no signatures but one made here for the EICAR test string: enough to prove
+# the INSTREAM path, infected and clean, against the real daemon.
+amp_clamd_start() {
+    local dir="$AMP_SERVICES_DIR/clamd" port
+    mkdir -p "$dir/db"
+    printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$dir/eicar.txt"
+    sigtool --md5 "$dir/eicar.txt" >"$dir/db/eicar.hdb"
+    port="$(amp_free_port)"
+    cat >"$dir/clamd.conf" <<CONF
+DatabaseDirectory $dir/db
+TCPSocket $port
+TCPAddr 127.0.0.1
+LocalSocket $dir/clamd.sock
+Foreground yes
+LogFile $dir/clamd.log
+PidFile $dir/clamd.pid
+StreamMaxLength 64M
+CONF
+    [ "$(id -u)" = 0 ] && echo "User root" >>"$dir/clamd.conf"
+    clamd -c "$dir/clamd.conf" >/dev/null 2>&1 &
+    echo $! >"$AMP_SERVICES_DIR/clamd.bgpid"
+    amp_wait_port "$port" || { echo "services.sh: clamd did not start" >&2; cat "$dir/clamd.log" >&2; return 1; }
+    export AMP_TEST_CLAMD="127.0.0.1:$port" AMP_TEST_CLAMD_SOCKET="$dir/clamd.sock"
+}
+
 amp_services_start() {
     AMP_SERVICES_DIR="$(mktemp -d /tmp/amp-services.XXXXXX)"
     chmod 755 "$AMP_SERVICES_DIR"
 
     amp_pg_bin >/dev/null || amp_apt_install postgresql
     command -v redis-server >/dev/null || amp_apt_install redis-server
+    command -v clamd >/dev/null && command -v sigtool >/dev/null || amp_apt_install clamav-daemon clamav
+    command -v tesseract >/dev/null && [ -d /usr/share/tesseract-ocr ] || amp_apt_install tesseract-ocr tesseract-ocr-eng
+    command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || amp_apt_install poppler-utils
+    amp_s3s_install || return 1
     local pg_bin pg_dir pg_port redis_port
     pg_bin="$(amp_pg_bin)"
     amp_pgvector_install "$pg_bin" || return 1
@@ -116,6 +178,8 @@ amp_services_start() {
     done
     export AMP_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/"
     export AMP_SERVICES_DIR
+    amp_s3_start || return 1
+    amp_clamd_start || return 1
 }
 
 amp_services_stop() {
@@ -124,9 +188,10 @@ amp_services_stop() {
     if pg_bin="$(amp_pg_bin)" && [ -d "$AMP_SERVICES_DIR/pg/data" ]; then
         amp_as_postgres "$pg_bin/pg_ctl" -D "$AMP_SERVICES_DIR/pg/data" -m immediate stop >/dev/null 2>&1 || true
     fi
-    if [ -f "$AMP_SERVICES_DIR/redis.pid" ]; then
-        kill "$(cat "$AMP_SERVICES_DIR/redis.pid")" 2>/dev/null || true
-    fi
+    local pid
+    for pid in redis.pid s3s.pid clamd.bgpid; do
+        [ -f "$AMP_SERVICES_DIR/$pid" ] && kill "$(cat "$AMP_SERVICES_DIR/$pid")" 2>/dev/null || true
+    done
     rm -rf "$AMP_SERVICES_DIR"
     AMP_SERVICES_DIR=
 }

@@ -307,7 +307,7 @@ impl Conversations {
         let shared = Conversation { workspace: Some(workspace), updated_at: now, ..conversation };
         self.session
             .workspace_activity(
-                principal,
+                principal.user,
                 workspace,
                 amp_core::audit::AuditAction::Shared,
                 json!({"conversation": id, "title": shared.title}),

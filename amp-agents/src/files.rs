@@ -69,7 +69,7 @@ impl Files {
         self.stores.files.update_file(&shared).await?;
         self.session
             .workspace_activity(
-                principal,
+                principal.user,
                 workspace,
                 AuditAction::Shared,
                 json!({"file": id, "name": shared.name}),

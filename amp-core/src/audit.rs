@@ -35,6 +35,8 @@ pub enum AuditAction {
     Shared,
     /// A file was uploaded (into a workspace, for its activity log).
     Uploaded,
+    /// An upload was found infected by the virus scanner; its bytes were deleted.
+    Infected,
 }
 
 /// An audit record to append.

@@ -3,18 +3,41 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ChunkId, DataSourceId, FileId, UserId, WorkspaceId};
+use crate::ids::{ChunkId, DataSourceId, FileId, JobId, UserId, WorkspaceId};
+use crate::traits::blob_store::BlobKey;
 
-/// Where a file is in its life: uploaded, checked, made searchable, or failed.
+/// Where a file is in its life: announced, queued, going through the ingestion stages
+/// (`scanning → extracting → chunking → embedding → indexing`), searchable, or failed.
+///
+/// Serialized as `{"state": "embedding", "done": 40, "total": 120}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum FileStatus {
-    /// An upload URL was issued; bytes have not arrived yet.
+    /// An upload URL was issued, or the bytes are on their way; nothing to process yet.
     Pending,
-    /// Bytes are stored and waiting for processing.
-    Uploaded,
-    /// Being scanned, extracted, chunked and embedded.
-    Processing,
+    /// The bytes are stored and the file waits for a worker.
+    #[serde(alias = "uploaded", alias = "processing")]
+    Queued,
+    /// Being checked for malware.
+    Scanning,
+    /// Text being read out of the document.
+    Extracting,
+    /// Text being cut into passages; `pages` is how many pages had text, of `total`.
+    Chunking {
+        /// Pages with text.
+        pages: u32,
+        /// Pages in the document (1 for unpaged formats).
+        total: u32,
+    },
+    /// Passages being embedded: `done` of `total`.
+    Embedding {
+        /// Passages embedded so far.
+        done: u32,
+        /// Passages in the file.
+        total: u32,
+    },
+    /// Passages and vectors being written to the indexes.
+    Indexing,
     /// Searchable.
     Ready,
     /// Processing failed; the reason is safe to show its owner.
@@ -22,6 +45,28 @@ pub enum FileStatus {
         /// Why.
         reason: String,
     },
+}
+
+impl FileStatus {
+    /// Whether processing still has work to do on it (between upload and ready/failed).
+    pub fn is_in_progress(&self) -> bool {
+        !matches!(self, FileStatus::Pending | FileStatus::Ready | FileStatus::Failed { .. })
+    }
+
+    /// The stage's name as serialized (`queued`, `embedding`, …).
+    pub fn stage(&self) -> &'static str {
+        match self {
+            FileStatus::Pending => "pending",
+            FileStatus::Queued => "queued",
+            FileStatus::Scanning => "scanning",
+            FileStatus::Extracting => "extracting",
+            FileStatus::Chunking { .. } => "chunking",
+            FileStatus::Embedding { .. } => "embedding",
+            FileStatus::Indexing => "indexing",
+            FileStatus::Ready => "ready",
+            FileStatus::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// Metadata of one uploaded file.
@@ -43,6 +88,13 @@ pub struct FileMeta {
     pub sha256: Option<String>,
     /// Where it is in processing.
     pub status: FileStatus,
+    /// Where its original bytes are in the blob store (set when the upload is announced;
+    /// `None` for files stored before blobs were kept). Internal: never sent to clients.
+    #[serde(default, skip_serializing)]
+    pub blob_key: Option<BlobKey>,
+    /// The ingestion job processing it, once queued.
+    #[serde(default)]
+    pub job: Option<JobId>,
     /// When the upload was requested.
     pub created_at: DateTime<Utc>,
     /// When anything above last changed.

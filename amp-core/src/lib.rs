@@ -68,7 +68,7 @@ pub use people::{
 pub use routing::{BreakerConfig, HealthCheckConfig, RetryConfig, RouterConfig};
 pub use secret::Secret;
 pub use store::Stores;
-pub use traits::blob_store::{BlobKey, BlobMeta, BlobStore, PresignedRequest, UploadConstraints};
+pub use traits::blob_store::{BlobKey, BlobMeta, BlobStore, ByteStream, PresignedRequest, UploadConstraints};
 pub use traits::cache::Cache;
 pub use traits::chat_model::{ChatModel, ChatModelFactory, ChatStream};
 pub use traits::connector::{Connector, SourceRecord, SyncBatch};

@@ -22,12 +22,15 @@
 
 #![warn(missing_docs)]
 
+pub mod blob;
 pub mod cache;
 pub mod chat;
 #[cfg(feature = "sql-connector")]
 pub mod connector;
 pub mod embed;
 pub mod event_bus;
+#[cfg(feature = "extract")]
+pub mod extract;
 #[cfg(feature = "http-client")]
 pub mod http;
 pub mod index;
@@ -38,6 +41,8 @@ pub mod mock;
 pub mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "clamav")]
+pub mod scan;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod sql;
 pub mod tokenize;

@@ -26,6 +26,7 @@
 
 pub mod error;
 pub mod extract;
+mod backends;
 mod metrics;
 pub mod routes;
 pub mod serve;

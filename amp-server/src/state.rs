@@ -3,13 +3,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amp_agents::storage::Chunker;
+use amp_agents::storage::{Chunker, IngestWorkers, StorageBackends};
 use amp_agents::{
     AgentRegistry, Amp, Context, Conversations, DataSources, Files, Gateway, Router, SessionAgent, Storage,
 };
+use amp_core::config::BlobStoreConfig;
 use amp_core::data_source::{ConnectorKind, DataSourceSummary};
 use amp_core::store::SessionStore;
-use amp_core::{AmpConfig, Cache, Embedder, EventBus, ModelRegistryConfig, RateLimiter, Stores};
+use amp_core::{
+    AmpConfig, BlobStore, Cache, Embedder, EventBus, Extractor, JobQueue, ModelRegistryConfig, RateLimiter,
+    Scanner, Stores,
+};
+use amp_providers::blob::{LocalBlobStore, S3BlobStore, S3Options};
 use amp_providers::chat::ProviderFactory;
 use amp_providers::connector::SqlConnector;
 use amp_providers::embed::fastembed::LocalEmbedderOptions;
@@ -53,6 +58,92 @@ impl SharedState {
     }
 }
 
+/// The blob store `storage.blobs` names: a directory under the data dir (with upload URLs
+/// this server signs and serves at `/blobs/…`), or S3.
+async fn blob_store(
+    config: &AmpConfig,
+) -> amp_core::Result<(Arc<dyn BlobStore>, Option<Arc<LocalBlobStore>>)> {
+    match &config.storage.blobs {
+        BlobStoreConfig::Local { path, signing_key, public_url } => {
+            let root = path.clone().unwrap_or_else(|| config.data_dir.join("blobs"));
+            let key = match signing_key {
+                Some(key) => key.expose().as_bytes().to_vec(),
+                None => signing_key_in(&config.data_dir)?,
+            };
+            let base = public_url.clone().unwrap_or_else(|| format!("http://{}", config.server.listen));
+            let local =
+                Arc::new(LocalBlobStore::open(root, key, base.trim_end_matches('/').to_owned()).await?);
+            Ok((local.clone(), Some(local)))
+        }
+        BlobStoreConfig::S3(s3) => {
+            let options = S3Options {
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                endpoint: s3.endpoint.clone(),
+                force_path_style: s3.force_path_style,
+                access_key: s3.access_key.clone(),
+                secret_key: s3.secret_key.clone(),
+                server_side_encryption: s3.server_side_encryption.clone(),
+                kms_key_id: s3.kms_key_id.clone(),
+                prefix: s3.prefix.clone(),
+            };
+            Ok((Arc::new(S3BlobStore::new(options)?), None))
+        }
+    }
+}
+
+/// The local blob store's signing key, made once and kept in the data dir (readable by the
+/// server's user only), so URLs stay valid across restarts.
+fn signing_key_in(data_dir: &std::path::Path) -> amp_core::Result<Vec<u8>> {
+    let path = data_dir.join("blob-signing.key");
+    match std::fs::read(&path) {
+        Ok(key) if key.len() >= 32 => return Ok(key),
+        Ok(_) => {
+            return Err(amp_core::Error::invalid_input(format!(
+                "{} is shorter than 32 bytes",
+                path.display()
+            )));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(amp_core::Error::internal(format!("reading {}", path.display()), err)),
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| amp_core::Error::internal("no randomness for the signing key", e))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| amp_core::Error::internal("creating the data dir", e))?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?.write_all(&key)
+    };
+    match write() {
+        Ok(()) => Ok(key),
+        // Another process made it first: use theirs.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => signing_key_in(data_dir),
+        Err(err) => Err(amp_core::Error::internal(format!("writing {}", path.display()), err)),
+    }
+}
+
+/// The Storage agent's backends besides search: blobs, the job queue, extraction, scanning.
+async fn storage_backends(
+    config: &AmpConfig,
+) -> amp_core::Result<(
+    Arc<dyn BlobStore>,
+    Option<Arc<LocalBlobStore>>,
+    Arc<dyn JobQueue>,
+    Arc<dyn Extractor>,
+    Option<Arc<dyn Scanner>>,
+)> {
+    let (blobs, local) = blob_store(config).await?;
+    let queue = amp_providers::sql::open_job_queue(config).await?;
+    let extractor: Arc<dyn Extractor> = Arc::new(crate::backends::extractor(&config.storage.extraction));
+    let scanner = crate::backends::scanner(&config.storage.scanner)?;
+    Ok((blobs, local, queue, extractor, scanner))
+}
+
 /// The Storage and Context agents on the embedded search backends: the local embedder
 /// (loaded on first use), its tokenizer for cutting passages, and an exact vector index
 /// persisted under the data dir.
@@ -61,7 +152,7 @@ async fn search_agents(
     stores: &Stores,
     session: &SessionAgent,
     data_sources: DataSources,
-) -> amp_core::Result<(Storage, Context)> {
+) -> amp_core::Result<(Storage, Context, Option<Arc<LocalBlobStore>>)> {
     let options = LocalEmbedderOptions::new(&config.model_dir);
     let embedder: Arc<dyn Embedder> = Arc::new(LazyLocalEmbedder::new(options.clone()));
     let chunker = match HuggingFaceTokenizer::from_file(&options.tokenizer_path()) {
@@ -74,13 +165,22 @@ async fn search_agents(
         }
     };
     let vectors = amp_providers::index::open_configured(config, embedder.dimension()).await?;
+    let (blobs, local, queue, extractor, scanner) = storage_backends(config).await?;
+    let backends = StorageBackends {
+        blobs,
+        queue,
+        extractor,
+        scanner,
+        embedder: embedder.clone(),
+        vectors: vectors.clone(),
+        chunker,
+    };
     let storage = Storage::new(
         stores.clone(),
         session.clone(),
-        embedder.clone(),
-        vectors.clone(),
-        chunker,
-        config.storage.max_file_bytes,
+        backends,
+        &config.storage,
+        config.data_dir.join("spool"),
     )?;
     let context = Context::new(
         stores.clone(),
@@ -90,7 +190,7 @@ async fn search_agents(
         data_sources,
         config.context.passages,
     );
-    Ok((storage, context))
+    Ok((storage, context, local))
 }
 
 /// The DataSource agent over the configured sources (connections open on first use).
@@ -127,6 +227,9 @@ pub struct AppState {
     gateway: Gateway,
     data_sources: DataSources,
     storage: Storage,
+    local_blobs: Option<Arc<LocalBlobStore>>,
+    /// Runs while any clone of the state lives.
+    _workers: Arc<IngestWorkers>,
     amp: Amp,
     metrics: Option<PrometheusHandle>,
     draining: Arc<AtomicBool>,
@@ -170,7 +273,9 @@ impl AppState {
             .with_data_sources(data_sources.clone());
         let gateway = Gateway::new(router.clone(), agents.clone(), session.clone());
         let files = Files::new(stores.clone(), session.clone());
-        let (storage, context) = search_agents(&config, &stores, &session, data_sources.clone()).await?;
+        let (storage, context, local_blobs) =
+            search_agents(&config, &stores, &session, data_sources.clone()).await?;
+        let workers = Arc::new(IngestWorkers::spawn(&storage, config.storage.workers));
         let amp = Amp::new(session.clone(), conversations.clone(), agents.clone(), context, router);
         Ok(AppState {
             config: Arc::new(config),
@@ -184,6 +289,8 @@ impl AppState {
             gateway,
             data_sources,
             storage,
+            local_blobs,
+            _workers: workers,
             amp,
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
@@ -243,6 +350,17 @@ impl AppState {
     /// The Storage agent: uploads and deletes.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// The local blob store, when blobs are kept on this machine: its signed URLs are
+    /// served at `/blobs/…`.
+    pub fn local_blobs(&self) -> Option<&Arc<LocalBlobStore>> {
+        self.local_blobs.as_ref()
+    }
+
+    /// The blob store of the original bytes.
+    pub fn blob_store(&self) -> Arc<dyn BlobStore> {
+        self.storage.blob_store()
     }
 
     /// The orchestrator of chat turns.

@@ -28,6 +28,8 @@ async fn stored_file(t: &support::TestApp, owner: UserId, name: &str) -> FileId 
         size_bytes: 1_234,
         sha256: None,
         status: FileStatus::Ready,
+        blob_key: None,
+        job: None,
         created_at: now,
         updated_at: now,
     };

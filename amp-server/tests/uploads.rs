@@ -128,13 +128,18 @@ async fn bad_uploads_are_refused_with_the_right_status_and_lose_nothing() {
 }
 
 #[tokio::test]
-async fn an_unavailable_embedder_leaves_the_file_failed_and_says_503() {
+async fn an_unavailable_embedder_leaves_the_file_failed_with_a_reason_and_no_paths() {
     let missing = tempfile::tempdir().unwrap();
-    let t = test_app_with(|c| c.model_dir = missing.path().to_owned()).await;
+    let t = test_app_with(|c| {
+        c.model_dir = missing.path().to_owned();
+        c.storage.max_attempts = 1;
+    })
+    .await;
     let app = amp_server::router(t.state.clone());
     let alice = person(&app, "alice@example.test").await;
     let (status, body) = upload(&app, &alice, "a.txt", "text/plain", "Some text.", None).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"]["state"], "failed", "{body}");
     assert!(!body.to_string().contains(missing.path().to_str().unwrap()), "paths stay in the log: {body}");
     let (_, listed) = call_as(&app, Method::GET, "/files", &alice, None).await;
     assert_eq!(listed[0]["status"]["state"], "failed");
@@ -192,7 +197,9 @@ async fn a_file_being_processed_cannot_be_deleted_until_it_is_stale() {
             media_type: "text/plain".into(),
             size_bytes: 10,
             sha256: None,
-            status: amp_core::FileStatus::Processing,
+            status: amp_core::FileStatus::Embedding { done: 1, total: 2 },
+            blob_key: None,
+            job: None,
             created_at: at,
             updated_at: at,
         }

@@ -70,7 +70,7 @@ impl SessionAgent {
         };
         self.stores.workspaces.create_workspace(workspace.clone()).await?;
         self.workspace_activity(
-            principal,
+            principal.user,
             workspace.id,
             AuditAction::MemberChanged,
             json!({"created": true, "role": "owner"}),
@@ -126,7 +126,7 @@ impl SessionAgent {
     pub async fn delete_workspace(&self, principal: &Principal, id: WorkspaceId) -> Result<()> {
         self.require_role(principal, id, WorkspaceRole::Owner).await?;
         self.stores.workspaces.delete_workspace(id).await?;
-        self.workspace_activity(principal, id, AuditAction::Deleted, json!({"workspace": id})).await;
+        self.workspace_activity(principal.user, id, AuditAction::Deleted, json!({"workspace": id})).await;
         Ok(())
     }
 
@@ -152,7 +152,7 @@ impl SessionAgent {
         let membership = Membership { workspace: id, user: user.id, role, added_at: crate::clock::now() };
         self.stores.workspaces.upsert_member(membership.clone()).await?;
         self.workspace_activity(
-            principal,
+            principal.user,
             id,
             AuditAction::MemberChanged,
             json!({"user": user.id, "role": role}),
@@ -172,7 +172,7 @@ impl SessionAgent {
         if !self.stores.workspaces.remove_member(id, user).await? {
             return Err(Error::not_found(format!("member {user}")));
         }
-        self.workspace_activity(principal, id, AuditAction::MemberRemoved, json!({"user": user})).await;
+        self.workspace_activity(principal.user, id, AuditAction::MemberRemoved, json!({"user": user})).await;
         Ok(())
     }
 
@@ -207,13 +207,13 @@ impl SessionAgent {
     /// the change it records has already happened.
     pub(crate) async fn workspace_activity(
         &self,
-        principal: &Principal,
+        actor: UserId,
         workspace: WorkspaceId,
         action: AuditAction,
         detail: serde_json::Value,
     ) {
         let event = NewAuditEvent {
-            actor: Some(principal.user),
+            actor: Some(actor),
             action,
             target: format!("workspace:{workspace}"),
             workspace: Some(workspace),

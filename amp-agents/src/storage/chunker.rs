@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use amp_core::{ByteRange, Chunk, ChunkId, FileId, Tokenizer};
+use amp_core::{ByteRange, Chunk, ChunkId, ExtractedDocument, FileId, Tokenizer};
 use text_splitter::{ChunkConfig, ChunkSizer, TextSplitter};
 
 /// Special tokens the embedder adds around every input (`[CLS]`, `[SEP]`), which its
@@ -55,6 +55,31 @@ impl Chunker {
         Chunker::new(Arc::new(Characters), max_input_tokens)
     }
 
+    /// The passages of a document, page by page, and the text their byte ranges point
+    /// into: the pages' texts joined by a blank line. Each passage keeps its page; a
+    /// passage never spans two pages. Passage ids follow from the file and the ordinal, so
+    /// processing a file twice writes the same passages, never a second set.
+    pub fn split_document(&self, file: FileId, document: &ExtractedDocument) -> (String, Vec<Chunk>) {
+        let mut text = String::new();
+        let mut chunks = Vec::new();
+        for page in &document.pages {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            let offset = text.len() as u64;
+            text.push_str(&page.text);
+            for mut chunk in self.split(file, &page.text) {
+                chunk.ordinal = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+                chunk.id = passage_id(file, chunk.ordinal);
+                chunk.page = page.number;
+                chunk.byte_range.start += offset;
+                chunk.byte_range.end += offset;
+                chunks.push(chunk);
+            }
+        }
+        (text, chunks)
+    }
+
     /// The passages of `text`, in order, with their byte ranges in `text`. Blank text has
     /// none.
     pub fn split(&self, file: FileId, text: &str) -> Vec<Chunk> {
@@ -71,7 +96,7 @@ impl Chunker {
             .chunk_indices(text)
             .enumerate()
             .map(|(ordinal, (start, passage))| Chunk {
-                id: ChunkId::new(),
+                id: passage_id(file, u32::try_from(ordinal).unwrap_or(u32::MAX)),
                 file,
                 ordinal: u32::try_from(ordinal).unwrap_or(u32::MAX),
                 text: passage.to_owned(),
@@ -81,6 +106,11 @@ impl Chunker {
             })
             .collect()
     }
+}
+
+/// The id of a file's `ordinal`-th passage: the same every time the file is processed.
+pub fn passage_id(file: FileId, ordinal: u32) -> ChunkId {
+    ChunkId::from_uuid(uuid::Uuid::new_v5(&file.as_uuid(), &ordinal.to_be_bytes()))
 }
 
 impl std::fmt::Debug for Chunker {
@@ -103,6 +133,32 @@ mod tests {
         fn count(&self, text: &str) -> usize {
             text.split_whitespace().count()
         }
+    }
+
+    #[test]
+    fn documents_split_by_page_with_ranges_into_the_joined_text_and_stable_ids() {
+        use amp_core::ExtractedPage;
+        let page = |n, text: &str| ExtractedPage { number: Some(n), text: text.to_owned() };
+        let doc = ExtractedDocument {
+            pages: vec![page(1, "Alpha beta gamma."), page(2, ""), page(3, "Delta epsilon.")],
+            method: "pdf".into(),
+            unreadable_pages: vec![2],
+        };
+        let file = FileId::new();
+        let chunker = Chunker::new(Arc::new(Words), 66);
+        let (text, chunks) = chunker.split_document(file, &doc);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!((chunks[0].page, chunks[1].page), (Some(1), Some(3)));
+        assert_eq!((chunks[0].ordinal, chunks[1].ordinal), (0, 1));
+        for c in &chunks {
+            assert_eq!(&text[c.byte_range.start as usize..c.byte_range.end as usize], c.text);
+        }
+        let (_, again) = chunker.split_document(file, &doc);
+        assert_eq!(
+            again.iter().map(|c| c.id).collect::<Vec<_>>(),
+            chunks.iter().map(|c| c.id).collect::<Vec<_>>()
+        );
+        assert_ne!(chunker.split_document(FileId::new(), &doc).1[0].id, chunks[0].id);
     }
 
     #[test]

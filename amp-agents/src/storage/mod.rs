@@ -1,34 +1,95 @@
-//! The Storage agent: takes a file in, makes it searchable, and takes it out again without
-//! leaving passages or vectors behind.
+//! The Storage agent: takes files in (streamed directly, or straight to the blob store
+//! through presigned URLs), keeps their original bytes, makes them searchable in the
+//! background, and takes them out again without leaving anything behind.
 //!
-//! Today it accepts text files (plain text, Markdown, CSV, JSON) uploaded directly, and
-//! processes them before answering: check → chunk with the embedder's tokenizer → embed in
-//! batches → index → record the passages → `Ready`. PDFs, OCR, virus scanning, presigned
-//! uploads and the background job queue are not built yet; other media types are refused
-//! with `415`.
+//! An upload is checked before anything is processed (name, size, an allow-list of types,
+//! the bytes sniffed against the declared type and extension), stored in the
+//! [`BlobStore`] under the seed's layout (`users/{user}/files/{file}` or
+//! `workspaces/{workspace}/files/{file}`), and queued as a durable job. Workers
+//! ([`IngestWorkers`]) run each file through `scanning → extracting → chunking → embedding
+//! → indexing → ready` (see `ingest`), and survive crashes: a job held by a dead process
+//! is taken over when its lease runs out, and every write is idempotent.
+//!
+//! The same bytes uploaded twice by one owner into the same place are stored once: the
+//! second upload answers with the existing file.
 
 mod chunker;
+mod ingest;
+mod search;
+mod sniff;
+mod spool;
 mod upload;
+mod workers;
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use amp_core::audit::{AuditAction, NewAuditEvent};
+use amp_core::config::{ScannerUnavailable, StorageConfig};
 use amp_core::{
-    Chunk, Embedder, Error, FileId, FileMeta, FileStatus, Result, Stores, VectorEntry, VectorIndex,
-    Visibility, WorkspaceId, WorkspaceRole,
+    BlobKey, BlobStore, ByteStream, Embedder, Error, Extractor, FileId, FileMeta, FileStatus, Job, JobQueue,
+    NewJob, PresignedRequest, Result, Scanner, SessionId, Stores, UploadConstraints, UserId, VectorIndex,
+    WorkspaceId, WorkspaceRole,
 };
+use serde::Serialize;
 use serde_json::json;
+use tokio::sync::Notify;
 
-pub use chunker::Chunker;
-pub use upload::{TEXT_MEDIA_TYPES, Upload};
+pub use chunker::{Chunker, passage_id};
+pub use ingest::INGEST_FILE;
+pub use search::{SearchRequest, SearchResult};
+pub use sniff::{DOCX, HTML, JPEG, PDF, PNG, TIFF};
+pub use upload::Announced;
+pub use workers::IngestWorkers;
 
+use crate::clock::now;
 use crate::files::Files;
 use crate::principal::Principal;
 use crate::session::SessionAgent;
 
-/// How long a file may sit in `Processing` before it counts as abandoned (a server stopped
-/// mid-upload) and may be deleted.
+/// Every media type AMP can read, when the extractor supports it.
+pub const MEDIA_TYPES: &[&str] =
+    &["text/plain", "text/markdown", "text/csv", "application/json", HTML, PDF, DOCX, PNG, JPEG, TIFF];
+
+/// Most files one `upload-urls` request may announce.
+pub const MAX_FILES_PER_REQUEST: usize = 20;
+
+/// How long a file may sit in a processing stage without a change before a delete may go
+/// ahead anyway (its worker died and nothing took it over yet).
 const STALE_PROCESSING: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// The backends the Storage agent works through.
+#[derive(Clone)]
+pub struct StorageBackends {
+    /// Where original bytes and processed text live.
+    pub blobs: Arc<dyn BlobStore>,
+    /// The durable queue of ingestion jobs.
+    pub queue: Arc<dyn JobQueue>,
+    /// Text out of documents.
+    pub extractor: Arc<dyn Extractor>,
+    /// Malware scanning; `None` turns scanning off.
+    pub scanner: Option<Arc<dyn Scanner>>,
+    /// Passages to vectors.
+    pub embedder: Arc<dyn Embedder>,
+    /// Where vectors are searched.
+    pub vectors: Arc<dyn VectorIndex>,
+    /// How text is cut into passages.
+    pub chunker: Chunker,
+}
+
+/// What the agent was configured with.
+#[derive(Debug)]
+struct Settings {
+    policy: upload::Policy,
+    spool: PathBuf,
+    lease: Duration,
+    max_attempts: u32,
+    upload_url_ttl: Duration,
+    pending_ttl: Duration,
+    scanner_unavailable: ScannerUnavailable,
+    extraction_timeout: Duration,
+}
 
 /// The Storage agent. Cheap to clone.
 #[derive(Clone)]
@@ -36,23 +97,76 @@ pub struct Storage {
     stores: Stores,
     session: SessionAgent,
     files: Files,
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<dyn JobQueue>,
+    extractor: Arc<dyn Extractor>,
+    scanner: Option<Arc<dyn Scanner>>,
     embedder: Arc<dyn Embedder>,
     vectors: Arc<dyn VectorIndex>,
     chunker: Chunker,
-    max_file_bytes: u64,
+    settings: Arc<Settings>,
+    /// Wakes an idle worker of this process when a job is queued here.
+    wake: Arc<Notify>,
+}
+
+/// A direct upload's result: the file, and whether it is new (`false`: the same bytes
+/// were already uploaded by this owner into the same place, and this is that file).
+#[derive(Debug, Clone, Serialize)]
+pub struct Uploaded {
+    /// The file.
+    pub file: FileMeta,
+    /// Whether this upload created it.
+    pub created: bool,
+}
+
+/// What `validate` found: the upload would be accepted as this.
+#[derive(Debug, Clone, Serialize)]
+pub struct Validated {
+    /// The name it would be stored under.
+    pub name: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size_bytes: u64,
+    /// Hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// Whether it was scanned for malware (a scanner is configured) and found clean.
+    pub scanned: bool,
+    /// The caller's existing file with the same bytes, which an upload would answer with.
+    pub duplicate_of: Option<FileId>,
+}
+
+/// One presigned upload: the file's record (`pending`) and how to send its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadUrl {
+    /// The announced file.
+    pub file: FileMeta,
+    /// The request to send the bytes with: method, URL, headers, expiry.
+    pub upload: PresignedRequest,
+}
+
+/// The state of the Storage agent's dependencies, for a status endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageStatus {
+    /// Media types accepted.
+    pub media_types: Vec<String>,
+    /// Largest file accepted.
+    pub max_file_bytes: u64,
+    /// Whether uploads are scanned for malware.
+    pub scanning: bool,
 }
 
 impl Storage {
-    /// An agent storing passages in `stores`, vectors from `embedder` in `vectors`, cut by
-    /// `chunker`, accepting files up to `max_file_bytes`.
+    /// An agent over `stores` and `backends`, configured by `config`, receiving uploads
+    /// into files under `spool` (removed after each upload; leftovers removed now).
     pub fn new(
         stores: Stores,
         session: SessionAgent,
-        embedder: Arc<dyn Embedder>,
-        vectors: Arc<dyn VectorIndex>,
-        chunker: Chunker,
-        max_file_bytes: u64,
+        backends: StorageBackends,
+        config: &StorageConfig,
+        spool: PathBuf,
     ) -> Result<Self> {
+        let StorageBackends { blobs, queue, extractor, scanner, embedder, vectors, chunker } = backends;
         if embedder.dimension() != vectors.dimension() {
             return Err(Error::invalid_input(format!(
                 "the embedder makes {}-dimensional vectors but the vector index holds {}",
@@ -60,98 +174,311 @@ impl Storage {
                 vectors.dimension()
             )));
         }
+        config.validate()?;
+        let allowed: Vec<String> = if config.allowed_media_types.is_empty() {
+            MEDIA_TYPES.iter().filter(|t| extractor.supports(t)).map(|t| (*t).to_owned()).collect()
+        } else {
+            for t in &config.allowed_media_types {
+                if !MEDIA_TYPES.contains(&t.as_str()) || !extractor.supports(t) {
+                    return Err(Error::invalid_input(format!(
+                        "config: storage.allowed_media_types: AMP cannot read {t:?} (it reads {})",
+                        MEDIA_TYPES.join(", ")
+                    )));
+                }
+            }
+            config.allowed_media_types.clone()
+        };
+        spool::clean(&spool);
+        let settings = Settings {
+            policy: upload::Policy { max_bytes: config.max_file_bytes, allowed },
+            spool,
+            lease: Duration::from_secs(config.lease_secs),
+            max_attempts: config.max_attempts,
+            upload_url_ttl: Duration::from_secs(config.upload_url_ttl_secs),
+            pending_ttl: Duration::from_secs(config.pending_ttl_secs),
+            scanner_unavailable: config.scanner.on_unavailable,
+            extraction_timeout: Duration::from_secs(config.extraction.timeout_secs),
+        };
         let files = Files::new(stores.clone(), session.clone());
-        Ok(Storage { stores, session, files, embedder, vectors, chunker, max_file_bytes })
+        Ok(Storage {
+            stores,
+            session,
+            files,
+            blobs,
+            queue,
+            extractor,
+            scanner,
+            embedder,
+            vectors,
+            chunker,
+            settings: Arc::new(settings),
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The blob store the original bytes are kept in.
+    pub fn blob_store(&self) -> Arc<dyn BlobStore> {
+        self.blobs.clone()
     }
 
     /// The largest file accepted, in bytes.
     pub fn max_file_bytes(&self) -> u64 {
-        self.max_file_bytes
+        self.settings.policy.max_bytes
     }
 
-    /// Stores `upload` as the caller's file (in `workspace` for its editors and owners)
-    /// and makes it searchable. Returns the file in `Ready`.
+    /// What is accepted, and whether uploads are scanned.
+    pub fn status(&self) -> StorageStatus {
+        StorageStatus {
+            media_types: self.settings.policy.allowed.clone(),
+            max_file_bytes: self.settings.policy.max_bytes,
+            scanning: self.scanner.is_some(),
+        }
+    }
+
+    /// Receives `body` as the caller's file (in `workspace` for its editors and owners),
+    /// keeps its bytes and queues it for processing. Returns the file (`queued`), or the
+    /// caller's existing file with the same bytes in the same place.
     ///
-    /// Refusals happen before anything is stored: a bad name or empty file is
-    /// `InvalidInput`, one over the limit `PayloadTooLarge`, a media type we cannot read,
-    /// or bytes that are not what the type says, `UnsupportedMediaType`. If processing
-    /// fails later (the embedder is unavailable, say), the file stays listed as `Failed`
-    /// with the reason, nothing of it is searchable, and the error is returned.
+    /// Refusals come before anything is stored: a bad name or empty file is
+    /// `InvalidInput`, one over the limit `PayloadTooLarge` (as soon as the body passes
+    /// it), a type not accepted or bytes that are not what the type and name say
+    /// `UnsupportedMediaType`.
     pub async fn upload(
         &self,
         principal: &Principal,
         workspace: Option<WorkspaceId>,
-        upload: Upload,
-    ) -> Result<FileMeta> {
+        announced: Announced,
+        body: ByteStream,
+    ) -> Result<Uploaded> {
         if let Some(w) = workspace {
             self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
         }
-        let checked = upload::check(&upload, self.max_file_bytes)?;
-        let now = crate::clock::now();
-        let mut file = FileMeta {
-            id: FileId::new(),
-            owner: principal.user,
-            workspace,
-            name: checked.name,
-            media_type: checked.media_type,
-            size_bytes: upload.bytes.len() as u64,
-            sha256: Some(crate::digest::sha256_hex(&upload.bytes)),
-            status: FileStatus::Processing,
-            created_at: now,
-            updated_at: now,
-        };
-        self.stores.files.create_file(file.clone()).await?;
-        // Processing runs in its own task, so a client that hangs up mid-upload still
-        // leaves the file `Ready` or `Failed`, never stuck in `Processing`.
-        let storage = self.clone();
-        let outcome = tokio::spawn(async move {
-            let outcome = storage.index(&file, checked.text).await;
-            file.status = match &outcome {
-                Ok(()) => FileStatus::Ready,
-                Err(err) => FileStatus::Failed { reason: err.public_message() },
-            };
-            file.updated_at = crate::clock::now();
-            if outcome.is_err() {
-                // Nothing half-indexed may stay searchable.
-                if let Err(err) = storage.vectors.delete_file(file.id).await {
-                    tracing::error!(error = %err, file = %file.id, "removing the vectors of a failed file failed");
-                }
+        let accepted = self.settings.policy.accept(&announced)?;
+        let spooled = spool::receive(&self.settings.spool, body, self.settings.policy.max_bytes).await?;
+        self.settings.policy.check_size(spooled.size)?;
+        self.settings.policy.check_bytes(&accepted, &spooled.head, spooled.size)?;
+
+        let existing = self.stores.files.find_by_sha256(principal.user, &spooled.sha256).await?;
+        let same_place = existing.into_iter().find(|f| f.workspace == workspace);
+        let mut file = match same_place {
+            Some(file) if file.status != FileStatus::Pending => return Ok(Uploaded { file, created: false }),
+            // An earlier attempt whose process died before storing the bytes: finish it.
+            Some(file) => file,
+            None => {
+                let file =
+                    self.new_file(principal, workspace, accepted, spooled.size, Some(spooled.sha256.clone()));
+                self.stores.files.create_file(file.clone()).await?;
+                file
             }
-            storage.stores.files.update_file(&file).await?;
-            outcome.map(|()| file)
-        })
-        .await
-        .map_err(|e| Error::internal("processing an upload panicked", e))?;
-        let file = outcome?;
-        if let Some(w) = workspace {
-            let detail = json!({"file": file.id, "name": file.name});
-            self.session.workspace_activity(principal, w, AuditAction::Uploaded, detail).await;
+        };
+        let key = file.blob_key.clone().ok_or_else(|| Error::bug("a new file has no blob key"))?;
+        self.blobs.put_file(&key, &spooled.path, Some(&file.media_type)).await?;
+        drop(spooled);
+        self.enqueue(&mut file).await?;
+        self.announce_created(principal.user, principal.session(), &file).await;
+        Ok(Uploaded { file, created: true })
+    }
+
+    /// Waits until a file the caller may read is ready or failed (or `limit` passes), and
+    /// returns its record then. Works across processes: it reads the store.
+    pub async fn wait(&self, principal: &Principal, id: FileId, limit: Duration) -> Result<FileMeta> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let file = self.files.get(principal, id).await?;
+            if !file.status.is_in_progress() || tokio::time::Instant::now() >= deadline {
+                return Ok(file);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.announce(principal, "file_created", json!({ "file": file })).await;
+    }
+
+    /// Runs every check an upload would pass through (size, type, sniffing, name, malware
+    /// when a scanner is configured) without storing anything.
+    pub async fn validate(
+        &self,
+        principal: &Principal,
+        workspace: Option<WorkspaceId>,
+        announced: Announced,
+        body: ByteStream,
+    ) -> Result<Validated> {
+        if let Some(w) = workspace {
+            self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
+        }
+        let accepted = self.settings.policy.accept(&announced)?;
+        let spooled = spool::receive(&self.settings.spool, body, self.settings.policy.max_bytes).await?;
+        self.settings.policy.check_size(spooled.size)?;
+        self.settings.policy.check_bytes(&accepted, &spooled.head, spooled.size)?;
+        if let Some(scanner) = &self.scanner {
+            let bytes = tokio::fs::read(&spooled.path)
+                .await
+                .map_err(|e| Error::internal("reading a spooled upload", e))?;
+            if let amp_core::ScanVerdict::Infected { signature } = scanner.scan(bytes.into()).await? {
+                return Err(Error::invalid_input(format!("the file is infected ({signature})")));
+            }
+        }
+        let duplicate_of = self
+            .stores
+            .files
+            .find_by_sha256(principal.user, &spooled.sha256)
+            .await?
+            .into_iter()
+            .find(|f| f.workspace == workspace && f.status != FileStatus::Pending)
+            .map(|f| f.id);
+        Ok(Validated {
+            name: accepted.name,
+            media_type: accepted.media_type,
+            size_bytes: spooled.size,
+            sha256: spooled.sha256.clone(),
+            scanned: self.scanner.is_some(),
+            duplicate_of,
+        })
+    }
+
+    /// Announces files whose bytes the client sends straight to the blob store: per file a
+    /// record (`pending`) and a presigned upload that only accepts that media type and
+    /// size, until it expires. Processing starts once the upload is complete
+    /// ([`Storage::complete`]). All files are checked before any is announced.
+    pub async fn upload_urls(
+        &self,
+        principal: &Principal,
+        workspace: Option<WorkspaceId>,
+        announced: Vec<Announced>,
+    ) -> Result<Vec<UploadUrl>> {
+        if announced.is_empty() || announced.len() > MAX_FILES_PER_REQUEST {
+            return Err(Error::invalid_input(format!("files: announce 1 to {MAX_FILES_PER_REQUEST} files")));
+        }
+        if let Some(w) = workspace {
+            self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
+        }
+        let mut checked = Vec::with_capacity(announced.len());
+        for (i, a) in announced.iter().enumerate() {
+            let size = a
+                .size_bytes
+                .ok_or_else(|| Error::invalid_input(format!("files[{i}].size_bytes: required")))?;
+            let accepted = self.settings.policy.accept(a).map_err(|e| match e {
+                Error::InvalidInput { message } => Error::invalid_input(format!("files[{i}]: {message}")),
+                other => other,
+            })?;
+            checked.push((accepted, size));
+        }
+        let mut urls = Vec::with_capacity(checked.len());
+        for (accepted, size) in checked {
+            let file = self.new_file(principal, workspace, accepted, size, None);
+            self.stores.files.create_file(file.clone()).await?;
+            let key = file.blob_key.clone().ok_or_else(|| Error::bug("a new file has no blob key"))?;
+            let constraints = UploadConstraints { media_type: file.media_type.clone(), max_bytes: size };
+            let upload = self.blobs.presign_upload(&key, &constraints, self.settings.upload_url_ttl).await?;
+            urls.push(UploadUrl { file, upload });
+        }
+        Ok(urls)
+    }
+
+    /// Starts processing a presigned upload once its bytes are in the blob store. Only the
+    /// uploader may; a file whose bytes have not arrived is `Conflict`.
+    pub async fn complete(&self, principal: &Principal, id: FileId) -> Result<FileMeta> {
+        let file = self.files.get(principal, id).await?;
+        if file.owner != principal.user {
+            return Err(Error::forbidden(format!("only the uploader completes file {id}")));
+        }
+        self.finish_upload(file).await
+    }
+
+    /// Completes the upload to `key` that a URL this store signed was used for: the local
+    /// blob store's own upload endpoint calls this once the bytes are in.
+    pub async fn complete_signed(&self, key: &BlobKey) -> Result<FileMeta> {
+        let id: FileId = key
+            .as_str()
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| Error::not_found(format!("upload {key}")))?;
+        match self.stores.files.get_file(id).await? {
+            Some(file) if file.blob_key.as_ref() == Some(key) => self.finish_upload(file).await,
+            _ => Err(Error::not_found(format!("upload {key}"))),
+        }
+    }
+
+    async fn finish_upload(&self, mut file: FileMeta) -> Result<FileMeta> {
+        if file.status != FileStatus::Pending {
+            return Ok(file); // completed already: answering twice is harmless
+        }
+        let key = file.blob_key.clone().ok_or_else(|| Error::bug("a pending file has no blob key"))?;
+        let Some(meta) = self.blobs.head(&key).await? else {
+            return Err(Error::conflict(format!("file {}: no bytes were uploaded yet", file.id)));
+        };
+        if let Err(err) = self.settings.policy.check_size(meta.size_bytes) {
+            self.blobs.delete(&key).await?;
+            self.set_status(&mut file, FileStatus::Failed { reason: err.public_message() }).await?;
+            return Err(err);
+        }
+        file.size_bytes = meta.size_bytes;
+        self.enqueue(&mut file).await?;
+        self.announce_created(file.owner, None, &file).await;
         Ok(file)
     }
 
-    /// Deletes a file, its passages and its vectors: its owner may, and so may an owner of
-    /// the workspace it is in. Others who can read it get `Forbidden`; anyone else
-    /// `NotFound`; a file still being processed `Conflict`.
+    /// Processes a file again from its kept bytes (after a failure, or to pick up a better
+    /// extractor): its owner may, and an owner of its workspace.
+    pub async fn process(&self, principal: &Principal, id: FileId) -> Result<FileMeta> {
+        let mut file = self.files.get(principal, id).await?;
+        self.require_manager(principal, &file).await?;
+        if file.status.is_in_progress() {
+            return Err(Error::conflict(format!("file {id} is being processed already")));
+        }
+        if file.status == FileStatus::Pending {
+            return Err(Error::conflict(format!("file {id}: its upload is not complete")));
+        }
+        let kept = match &file.blob_key {
+            Some(key) => self.blobs.head(key).await?.is_some(),
+            None => false,
+        };
+        if !kept {
+            return Err(Error::conflict(format!(
+                "file {id}: its original bytes are not kept; upload it again"
+            )));
+        }
+        self.enqueue(&mut file).await?;
+        Ok(file)
+    }
+
+    /// The original bytes of a file the caller may read, as a stream, with its record.
+    pub async fn content(&self, principal: &Principal, id: FileId) -> Result<(FileMeta, ByteStream)> {
+        let file = self.files.get(principal, id).await?;
+        let Some(key) = file.blob_key.clone().filter(|_| file.status != FileStatus::Pending) else {
+            return Err(Error::not_found(format!("the content of file {id}")));
+        };
+        if let FileStatus::Failed { .. } = file.status
+            && self.blobs.head(&key).await?.is_none()
+        {
+            // Infected files lose their bytes at once and are never served.
+            return Err(Error::not_found(format!("the content of file {id}")));
+        }
+        let stream = self.blobs.get_stream(&key).await?;
+        Ok((file, stream))
+    }
+
+    /// The caller's ingestion jobs, newest first (an administrator's: everyone's).
+    pub async fn jobs(&self, principal: &Principal, limit: usize) -> Result<Vec<Job>> {
+        let owner = match self.session.admin(principal).await {
+            Ok(_) => None,
+            Err(err) if err.kind() == amp_core::ErrorKind::Forbidden => Some(principal.user),
+            Err(err) => return Err(err),
+        };
+        self.queue.list(INGEST_FILE, owner, limit.clamp(1, 500)).await
+    }
+
+    /// Deletes a file with everything made from it: original bytes, processed text,
+    /// passages, vectors. Its owner may, and so may an owner of the workspace it is in.
+    /// Others who can read it get `Forbidden`; anyone else `NotFound`; a file in the middle
+    /// of processing `Conflict` (until its worker has been silent for ten minutes).
     pub async fn delete(&self, principal: &Principal, id: FileId) -> Result<()> {
         let file = self.files.get(principal, id).await?;
-        if file.status == FileStatus::Processing && crate::clock::now() - file.updated_at < STALE_PROCESSING {
-            // Its vectors are being written: deleting now could strand some of them. One
-            // left in `Processing` by a server that stopped mid-upload can go once stale.
-            return Err(Error::conflict(format!("file {id} is still being processed; try again shortly")));
+        let busy = file.status.is_in_progress() && file.status != FileStatus::Queued;
+        if busy && now() - file.updated_at < STALE_PROCESSING {
+            return Err(Error::conflict(format!("file {id} is being processed; try again shortly")));
         }
-        if file.owner != principal.user {
-            // Readable but not theirs: only workspace files get here.
-            let w = file.workspace.ok_or_else(|| Error::not_found(format!("file {id}")))?;
-            self.session.require_role(principal, w, WorkspaceRole::Owner).await?;
-        }
-        // Vectors first: if the record delete then fails, a retry finishes the job, while
-        // the other order could leave vectors no record points to.
-        self.vectors.delete_file(id).await?;
-        if !self.stores.files.delete_file(id).await? {
-            return Err(Error::not_found(format!("file {id}")));
-        }
+        self.require_manager(principal, &file).await?;
+        self.remove(&file).await?;
         let event = NewAuditEvent {
             actor: Some(principal.user),
             action: AuditAction::Deleted,
@@ -169,38 +496,96 @@ impl Storage {
         Ok(())
     }
 
-    /// Chunks, embeds and indexes a file's text, then records its passages.
-    async fn index(&self, file: &FileMeta, text: String) -> Result<()> {
-        let chunker = self.chunker.clone();
-        let id = file.id;
-        let chunks = tokio::task::spawn_blocking(move || chunker.split(id, &text))
-            .await
-            .map_err(|e| Error::internal("chunking a file panicked", e))?;
-        if chunks.is_empty() {
-            // `upload::check` refuses blank text, so the splitter found none in non-blank.
-            return Err(Error::bug("the splitter found no passage in a file with text"));
+    /// Removes everything of a file. Derived data goes first and the record last, so a
+    /// failure part-way leaves the record for a retry to finish, never data no record
+    /// points to.
+    async fn remove(&self, file: &FileMeta) -> Result<()> {
+        self.vectors.delete_file(file.id).await?;
+        self.stores.files.delete_chunks(file.id).await?;
+        self.blobs.delete_prefix(&self.processed_prefix(file)).await?;
+        if let Some(key) = &file.blob_key {
+            self.blobs.delete(key).await?;
         }
-        let visibility = Visibility { owner: file.owner, workspace: file.workspace };
-        let batch = self.embedder.preferred_batch_size().max(1);
-        for part in chunks.chunks(batch) {
-            let texts: Vec<String> = part.iter().map(|c| c.text.clone()).collect();
-            let vectors = self.embedder.embed(&texts).await?;
-            if vectors.len() != part.len() {
-                return Err(Error::bug("the embedder returned a different number of vectors"));
-            }
-            let entries = part
-                .iter()
-                .zip(vectors)
-                .map(|(chunk, vector): (&Chunk, _)| VectorEntry {
-                    chunk: chunk.id,
-                    file: id,
-                    visibility,
-                    vector,
-                })
-                .collect();
-            self.vectors.upsert(entries).await?;
+        self.stores.files.delete_file(file.id).await?;
+        Ok(())
+    }
+
+    /// Owners of a file, and owners of its workspace, manage it.
+    async fn require_manager(&self, principal: &Principal, file: &FileMeta) -> Result<()> {
+        if file.owner == principal.user {
+            return Ok(());
         }
-        self.stores.files.insert_chunks(chunks).await
+        // Readable but not theirs: only workspace files get here.
+        let w = file.workspace.ok_or_else(|| Error::not_found(format!("file {}", file.id)))?;
+        self.session.require_role(principal, w, WorkspaceRole::Owner).await.map(|_| ())
+    }
+
+    fn new_file(
+        &self,
+        principal: &Principal,
+        workspace: Option<WorkspaceId>,
+        accepted: upload::Accepted,
+        size_bytes: u64,
+        sha256: Option<String>,
+    ) -> FileMeta {
+        let id = FileId::new();
+        let key = match workspace {
+            Some(w) => format!("workspaces/{w}/files/{id}"),
+            None => format!("users/{}/files/{id}", principal.user),
+        };
+        let at = now();
+        FileMeta {
+            id,
+            owner: principal.user,
+            workspace,
+            name: accepted.name,
+            media_type: accepted.media_type,
+            size_bytes,
+            sha256,
+            status: FileStatus::Pending,
+            // Ids and the fixed layout always make a valid key.
+            blob_key: BlobKey::new(key).ok(),
+            job: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// Where a file's processed artefacts live: `users/{owner}/processed/{file}/`.
+    fn processed_prefix(&self, file: &FileMeta) -> String {
+        format!("users/{}/processed/{}/", file.owner, file.id)
+    }
+
+    fn processed_key(&self, file: &FileMeta, name: &str) -> Result<BlobKey> {
+        BlobKey::new(format!("{}{name}", self.processed_prefix(file)))
+    }
+
+    /// Queues a file for processing and wakes a worker.
+    async fn enqueue(&self, file: &mut FileMeta) -> Result<()> {
+        let job = NewJob {
+            kind: INGEST_FILE.to_owned(),
+            payload: json!({ "file": file.id }),
+            max_attempts: self.settings.max_attempts,
+            owner: Some(file.owner),
+        };
+        file.job = Some(self.queue.enqueue(job).await?);
+        self.set_status(file, FileStatus::Queued).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Records a new file in its workspace's activity and tells the uploader's devices
+    /// (but `from`, the device that uploaded it).
+    async fn announce_created(&self, uploader: UserId, from: Option<SessionId>, file: &FileMeta) {
+        if let Some(w) = file.workspace {
+            let detail = json!({"file": file.id, "name": file.name});
+            self.session.workspace_activity(uploader, w, AuditAction::Uploaded, detail).await;
+        }
+        if let Err(err) =
+            self.session.publish_to(uploader, from, "file_created", json!({ "file": file })).await
+        {
+            tracing::warn!(error = %err, "could not publish a sync event");
+        }
     }
 
     /// Tells the caller's other devices; the change is stored, so a failure only logs.
@@ -215,7 +600,7 @@ impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Storage")
             .field("chunker", &self.chunker)
-            .field("max_file_bytes", &self.max_file_bytes)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }

@@ -1,8 +1,9 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::document::{Chunk, FileMeta, SearchFilter};
 use crate::error::Result;
-use crate::ids::{ChunkId, FileId};
+use crate::ids::{ChunkId, FileId, UserId};
 
 /// File metadata and chunks.
 ///
@@ -22,6 +23,17 @@ pub trait FileStore: Send + Sync {
 
     /// Files the filter allows, newest first.
     async fn list_files(&self, filter: &SearchFilter) -> Result<Vec<FileMeta>>;
+
+    /// The owner's files whose bytes hash to `sha256` (hex), newest first.
+    async fn find_by_sha256(&self, owner: UserId, sha256: &str) -> Result<Vec<FileMeta>>;
+
+    /// Up to `limit` files, of anyone, that are `Pending` or still being processed and were
+    /// last changed before `updated_before`, oldest change first: what a sweep re-queues
+    /// after a crash.
+    async fn list_unfinished(&self, updated_before: DateTime<Utc>, limit: usize) -> Result<Vec<FileMeta>>;
+
+    /// Deletes every chunk of a file, keeping the file (re-processing starts clean).
+    async fn delete_chunks(&self, file: FileId) -> Result<()>;
 
     /// Deletes a file and its chunks; returns whether it existed.
     async fn delete_file(&self, id: FileId) -> Result<bool>;

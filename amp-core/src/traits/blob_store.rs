@@ -2,11 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -60,6 +62,10 @@ impl From<BlobKey> for String {
     }
 }
 
+/// An object's bytes as they are read, in pieces, so a large object never sits in memory
+/// whole.
+pub type ByteStream = BoxStream<'static, Result<Bytes>>;
+
 /// What a store knows about an object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobMeta {
@@ -95,17 +101,26 @@ pub struct PresignedRequest {
 
 /// Object storage.
 ///
-/// Promises, checked by the conformance kit: `get` returns exactly what `put` stored; `put`
-/// on an existing key replaces it; `get` of a missing key is `NotFound`; `delete` is
-/// idempotent; `list` returns exactly the keys under a prefix, sorted; presigned URLs expire
-/// when they say.
+/// Promises, checked by the conformance kit: `get` (and `get_stream`) return exactly what
+/// `put` (or `put_file`) stored; a write on an existing key replaces it, and a reader never
+/// sees half an object; `get` of a missing key is `NotFound`; `delete` is idempotent;
+/// `delete_prefix` removes exactly the keys under a prefix; `list` returns exactly the keys
+/// under a prefix, sorted; presigned URLs expire when they say.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     /// Stores bytes under a key.
     async fn put(&self, key: &BlobKey, bytes: Bytes, media_type: Option<&str>) -> Result<()>;
 
+    /// Stores the contents of a local file under a key, streaming it: memory stays bounded
+    /// whatever the file's size. The file is left in place.
+    async fn put_file(&self, key: &BlobKey, path: &Path, media_type: Option<&str>) -> Result<()>;
+
     /// Reads an object.
     async fn get(&self, key: &BlobKey) -> Result<Bytes>;
+
+    /// Reads an object as a stream of pieces; a missing key is `NotFound` before the first
+    /// piece.
+    async fn get_stream(&self, key: &BlobKey) -> Result<ByteStream>;
 
     /// An object's metadata, or `None` if it does not exist.
     async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>>;
@@ -113,10 +128,16 @@ pub trait BlobStore: Send + Sync {
     /// Removes an object; removing a missing key succeeds.
     async fn delete(&self, key: &BlobKey) -> Result<()>;
 
+    /// Removes every object under a prefix (a whole-segment prefix ending in `/`, such as
+    /// `users/{id}/processed/{file}/`); returns how many were removed.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
+
     /// Keys under a prefix (a whole-segment prefix such as `users/{id}/`), sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>>;
 
-    /// A URL the client can upload one object to, directly.
+    /// A URL the client can upload one object to, directly. The store itself refuses an
+    /// upload after the expiry, one over `constraints.max_bytes`, and one whose
+    /// `Content-Type` is not `constraints.media_type`.
     async fn presign_upload(
         &self,
         key: &BlobKey,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::ids::JobId;
+use crate::ids::{JobId, UserId};
 
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,6 +18,8 @@ pub struct NewJob {
     pub payload: serde_json::Value,
     /// Attempts before the job is failed for good (at least 1).
     pub max_attempts: u32,
+    /// The person the work is for, so they can list their jobs.
+    pub owner: Option<UserId>,
 }
 
 /// Where a job is.
@@ -43,6 +45,8 @@ pub struct Job {
     pub kind: String,
     /// Its parameters.
     pub payload: serde_json::Value,
+    /// The person the work is for.
+    pub owner: Option<UserId>,
     /// Where it is.
     pub state: JobState,
     /// Claims so far.
@@ -68,7 +72,9 @@ pub struct Job {
 /// whose lease expires makes the job claimable again; `fail` re-queues until `max_attempts`
 /// claims were made, then marks it `Failed`; completing or failing needs the current lease
 /// (a worker whose lease ran out, and whose job was claimed again, gets `Conflict`). The
-/// job's `attempts` at claim time is the fencing token that proves the lease.
+/// job's `attempts` at claim time is the fencing token that proves the lease; `extend`
+/// with a stale token is `Conflict` too, so a worker checks it still holds the job before
+/// each write it must not make twice. `list` returns newest first.
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     /// Adds a job; it is claimable at once.
@@ -84,6 +90,13 @@ pub trait JobQueue: Send + Sync {
     /// Returns the job's new state.
     async fn fail(&self, id: JobId, attempt: u32, error: &str, retry_after: Duration) -> Result<JobState>;
 
+    /// Extends a claimed job's lease to `lease` from now; `Conflict` when `attempt` no
+    /// longer holds it (it expired and was claimed again, or it finished).
+    async fn extend(&self, id: JobId, attempt: u32, lease: Duration) -> Result<()>;
+
     /// Reads a job, e.g. for a status endpoint.
     async fn get(&self, id: JobId) -> Result<Option<Job>>;
+
+    /// The newest `limit` jobs of `kind`, only `owner`'s when set.
+    async fn list(&self, kind: &str, owner: Option<UserId>, limit: usize) -> Result<Vec<Job>>;
 }

@@ -8,7 +8,7 @@ macro_rules! impl_file_store {
             async fn create_file(&self, f: amp_core::FileMeta) -> amp_core::Result<()> {
                 sqlx::query(
                     "INSERT INTO files (id, owner_id, workspace_id, name, media_type, size_bytes, sha256, status, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     created_at, updated_at, blob_key, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(f.id.as_uuid())
                 .bind(f.owner.as_uuid())
@@ -20,6 +20,8 @@ macro_rules! impl_file_store {
                 .bind(sqlx::types::Json(&f.status))
                 .bind(rows::ms(f.created_at))
                 .bind(rows::ms(f.updated_at))
+                .bind(f.blob_key.as_ref().map(|k| k.as_str()))
+                .bind(f.job.map(|j| j.as_uuid()))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| error::db_error(e, &format!("file {} already exists", f.id), &format!("user {}", f.owner)))?;
@@ -27,10 +29,10 @@ macro_rules! impl_file_store {
             }
 
             async fn get_file(&self, id: amp_core::FileId) -> amp_core::Result<Option<amp_core::FileMeta>> {
-                let row: Option<rows::FileRow> = sqlx::query_as(
-                    "SELECT id, owner_id, workspace_id, name, media_type, size_bytes, sha256, status, created_at, \
-                     updated_at FROM files WHERE id = $1",
-                )
+                let row: Option<rows::FileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM files WHERE id = $1",
+                    rows::FILE_COLUMNS
+                )))
                 .bind(id.as_uuid())
                 .fetch_optional(&self.pool)
                 .await
@@ -41,7 +43,7 @@ macro_rules! impl_file_store {
             async fn update_file(&self, f: &amp_core::FileMeta) -> amp_core::Result<()> {
                 let done = sqlx::query(
                     "UPDATE files SET workspace_id = $2, name = $3, media_type = $4, size_bytes = $5, sha256 = $6, \
-                     status = $7, created_at = $8, updated_at = $9 WHERE id = $1",
+                     status = $7, created_at = $8, updated_at = $9, blob_key = $10, job_id = $11 WHERE id = $1",
                 )
                 .bind(f.id.as_uuid())
                 .bind(f.workspace.map(|w| w.as_uuid()))
@@ -52,6 +54,8 @@ macro_rules! impl_file_store {
                 .bind(sqlx::types::Json(&f.status))
                 .bind(rows::ms(f.created_at))
                 .bind(rows::ms(f.updated_at))
+                .bind(f.blob_key.as_ref().map(|k| k.as_str()))
+                .bind(f.job.map(|j| j.as_uuid()))
                 .execute(&self.pool)
                 .await
                 .map_err(error::internal)?;
@@ -78,11 +82,7 @@ macro_rules! impl_file_store {
                     readable.push(format!("workspace_id IN ({})", rows::placeholders(next, filter.workspaces.len())));
                     next += filter.workspaces.len();
                 }
-                let mut sql = format!(
-                    "SELECT id, owner_id, workspace_id, name, media_type, size_bytes, sha256, status, created_at, \
-                     updated_at FROM files WHERE ({})",
-                    readable.join(" OR ")
-                );
+                let mut sql = format!("SELECT {} FROM files WHERE ({})", rows::FILE_COLUMNS, readable.join(" OR "));
                 if let Some(files) = &filter.files {
                     sql.push_str(&format!(" AND id IN ({})", rows::placeholders(next, files.len())));
                 }
@@ -99,6 +99,52 @@ macro_rules! impl_file_store {
                 }
                 let rows = query.fetch_all(&self.pool).await.map_err(error::internal)?;
                 rows.into_iter().map(rows::file).collect()
+            }
+
+            async fn find_by_sha256(
+                &self,
+                owner: amp_core::UserId,
+                sha256: &str,
+            ) -> amp_core::Result<Vec<amp_core::FileMeta>> {
+                let rows: Vec<rows::FileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM files WHERE owner_id = $1 AND sha256 = $2 ORDER BY id DESC",
+                    rows::FILE_COLUMNS
+                )))
+                .bind(owner.as_uuid())
+                .bind(sha256)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                rows.into_iter().map(rows::file).collect()
+            }
+
+            async fn list_unfinished(
+                &self,
+                updated_before: chrono::DateTime<chrono::Utc>,
+                limit: usize,
+            ) -> amp_core::Result<Vec<amp_core::FileMeta>> {
+                // `status ->> 'state'` reads the tag on both databases (SQLite reads a bare
+                // label as `$.state`); the partial index `files_unfinished` covers it.
+                let rows: Vec<rows::FileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM files WHERE (status ->> 'state') NOT IN ('ready', 'failed') \
+                     AND updated_at < $1 ORDER BY updated_at LIMIT $2",
+                    rows::FILE_COLUMNS
+                )))
+                .bind(rows::ms(updated_before))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                rows.into_iter().map(rows::file).collect()
+            }
+
+            async fn delete_chunks(&self, file: amp_core::FileId) -> amp_core::Result<()> {
+                sqlx::query("DELETE FROM chunks WHERE file_id = $1")
+                    .bind(file.as_uuid())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::internal)?;
+                Ok(())
             }
 
             async fn delete_file(&self, id: amp_core::FileId) -> amp_core::Result<bool> {

@@ -24,6 +24,7 @@ mod conversations;
 pub(crate) mod error;
 #[macro_use]
 mod files;
+mod jobs;
 mod rows;
 #[macro_use]
 mod sessions;
@@ -31,6 +32,12 @@ mod sessions;
 mod users;
 #[macro_use]
 mod workspaces;
+
+#[cfg(feature = "postgres")]
+pub use jobs::PostgresJobQueue;
+#[cfg(feature = "sqlite")]
+pub use jobs::SqliteJobQueue;
+pub use jobs::open_job_queue;
 
 use std::sync::Arc;
 use std::time::Duration;

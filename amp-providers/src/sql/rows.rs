@@ -7,10 +7,10 @@ use amp_core::audit::{AuditAction, AuditEvent, NewAuditEvent};
 use amp_core::conversation::{Conversation, Message};
 use amp_core::store::{ApiKeyRecord, RefreshToken};
 use amp_core::{
-    AgentConfig, AgentId, AgentVisibility, ApiKeyId, ByteRange, Chunk, ChunkId, Citation, ConversationId,
-    DataSourceId, DeviceId, DeviceSession, Error, FileId, FileMeta, FileStatus, Membership, MessageId,
-    ModelId, Preferences, Result, Role, SessionId, TokenFamilyId, Usage, User, UserId, Workspace,
-    WorkspaceId, WorkspaceRole,
+    AgentConfig, AgentId, AgentVisibility, ApiKeyId, BlobKey, ByteRange, Chunk, ChunkId, Citation,
+    ConversationId, DataSourceId, DeviceId, DeviceSession, Error, FileId, FileMeta, FileStatus, JobId,
+    Membership, MessageId, ModelId, Preferences, Result, Role, SessionId, TokenFamilyId, Usage, User, UserId,
+    Workspace, WorkspaceId, WorkspaceRole,
 };
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -147,12 +147,39 @@ pub(crate) fn message(row: MessageRow) -> Result<Message> {
     })
 }
 
-pub(crate) type FileRow =
-    (Uuid, Uuid, Option<Uuid>, String, String, i64, Option<String>, Json<FileStatus>, i64, i64);
+pub(crate) type FileRow = (
+    Uuid,
+    Uuid,
+    Option<Uuid>,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Json<FileStatus>,
+    i64,
+    i64,
+    Option<String>,
+    Option<Uuid>,
+);
+
+/// The columns of [`FileRow`], in order.
+pub(crate) const FILE_COLUMNS: &str = "id, owner_id, workspace_id, name, media_type, size_bytes, sha256, status, created_at, updated_at, blob_key, job_id";
 
 pub(crate) fn file(row: FileRow) -> Result<FileMeta> {
-    let (id, owner, workspace, name, media_type, size_bytes, sha256, Json(status), created_at, updated_at) =
-        row;
+    let (
+        id,
+        owner,
+        workspace,
+        name,
+        media_type,
+        size_bytes,
+        sha256,
+        Json(status),
+        created_at,
+        updated_at,
+        blob_key,
+        job,
+    ) = row;
     Ok(FileMeta {
         id: FileId::from_uuid(id),
         owner: UserId::from_uuid(owner),
@@ -162,6 +189,8 @@ pub(crate) fn file(row: FileRow) -> Result<FileMeta> {
         size_bytes: u64_of(size_bytes, "file size")?,
         sha256,
         status,
+        blob_key: blob_key.map(BlobKey::new).transpose()?,
+        job: job.map(JobId::from_uuid),
         created_at: time(created_at)?,
         updated_at: time(updated_at)?,
     })

@@ -10,6 +10,7 @@ mod files;
 mod health;
 mod models;
 mod session;
+mod storage;
 mod v1;
 mod workspaces;
 
@@ -28,10 +29,6 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     // A limit beyond the address space cannot be reached anyway.
     let body_limit = usize::try_from(state.config().server.max_body_bytes).unwrap_or(usize::MAX);
-    // Uploads get their own limit, one byte over the Storage agent's, so that the agent,
-    // not the transport, refuses an oversized file and says why.
-    let upload_limit =
-        usize::try_from(state.config().storage.max_file_bytes.saturating_add(1)).unwrap_or(usize::MAX);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -61,10 +58,21 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/session/devices/{id}", delete(session::revoke_device))
         .route("/agents/registry", get(agents::list).post(agents::create))
         .route("/agents/registry/{id}", get(agents::get).put(agents::update).delete(agents::delete))
-        .route("/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        // Uploads stream to the Storage agent, which enforces `storage.max_file_bytes`
+        // itself as the bytes arrive, so no body limit applies to them here.
+        .route("/files", get(files::list).post(files::upload).layer(DefaultBodyLimit::disable()))
+        .route("/files/validate", post(files::validate).layer(DefaultBodyLimit::disable()))
+        .route("/files/upload-urls", post(files::upload_urls))
         .route("/files/{id}", delete(files::delete))
         .route("/files/{id}/status", get(files::status))
+        .route("/files/{id}/content", get(files::content))
+        .route("/files/{id}/complete", post(files::complete))
         .route("/files/{id}/share", post(files::share))
+        .route("/blobs/{*key}", put(storage::put_blob).get(storage::get_blob).layer(DefaultBodyLimit::disable()))
+        .route("/agents/storage/status", get(storage::status))
+        .route("/agents/storage/jobs", get(storage::jobs))
+        .route("/agents/storage/process", post(storage::process))
+        .route("/agents/storage/search", post(storage::search))
         .route("/datasources", get(data_sources::list))
         .route("/chat/send", post(chat::send))
         .route("/chat/stream", post(chat::stream))

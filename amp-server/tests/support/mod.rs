@@ -198,7 +198,7 @@ pub async fn raw_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Stri
 }
 
 /// Uploads `bytes` as a file named `name` of type `media_type`, into `workspace` if given,
-/// and returns the status and JSON body.
+/// waits until it is processed (`wait=true`), and returns the status and JSON body.
 pub async fn upload(
     app: &Router,
     token: &str,
@@ -207,7 +207,7 @@ pub async fn upload(
     bytes: impl Into<Body>,
     workspace: Option<&str>,
 ) -> (StatusCode, serde_json::Value) {
-    let mut uri = format!("/files?name={name}");
+    let mut uri = format!("/files?wait=true&name={name}");
     if let Some(w) = workspace {
         uri.push_str(&format!("&workspace={w}"));
     }

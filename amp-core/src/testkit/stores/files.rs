@@ -4,6 +4,7 @@ use crate::error::ErrorKind;
 use crate::ids::{ChunkId, FileId, UserId, WorkspaceId};
 use crate::store::Stores;
 use crate::testkit::now_ms;
+use crate::traits::blob_store::BlobKey;
 
 fn file(owner: UserId, workspace: Option<WorkspaceId>, name: &str) -> FileMeta {
     let now = now_ms();
@@ -16,6 +17,8 @@ fn file(owner: UserId, workspace: Option<WorkspaceId>, name: &str) -> FileMeta {
         size_bytes: 1234,
         sha256: None,
         status: FileStatus::Pending,
+        blob_key: Some(BlobKey::new(format!("users/{owner}/files/{name}")).expect("kit keys are valid")),
+        job: None,
         created_at: now,
         updated_at: now,
     }
@@ -54,6 +57,7 @@ pub async fn files(stores: &Stores) {
     ready.status = FileStatus::Failed { reason: "not a PDF".into() };
     ready.sha256 = Some("ab".repeat(32));
     ready.media_type = "text/plain".into();
+    ready.job = Some(crate::ids::JobId::new());
     ready.updated_at = now_ms();
     s.update_file(&ready).await.unwrap();
     assert_eq!(
@@ -65,6 +69,7 @@ pub async fn files(stores: &Stores) {
     assert_eq!(err.kind(), ErrorKind::NotFound, "[files] updating a missing file must be NotFound");
 
     let ids = |v: Vec<FileMeta>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    unfinished_and_duplicates(stores, me, other).await;
     assert_eq!(
         ids(s.list_files(&SearchFilter::owner(me)).await.unwrap()),
         vec![mine.id],
@@ -116,4 +121,52 @@ pub async fn files(stores: &Stores) {
     );
     assert!(!s.delete_file(mine.id).await.unwrap(), "[files] deleting twice reports false");
     assert_eq!(s.list_chunks(shared.id).await.unwrap().len(), 1, "[files] other files' chunks are untouched");
+}
+
+/// `find_by_sha256` and `list_unfinished`, the lookups of uploads and the crash sweep.
+async fn unfinished_and_duplicates(stores: &Stores, me: UserId, other: UserId) {
+    let s = &stores.files;
+    let sha = format!("{:064x}", uuid::Uuid::new_v4().as_u128());
+    let mut first = file(me, None, "copy-1.txt");
+    first.sha256 = Some(sha.clone());
+    first.status = FileStatus::Ready;
+    let mut second = file(me, None, "copy-2.txt");
+    second.sha256 = Some(sha.clone());
+    second.status = FileStatus::Embedding { done: 3, total: 9 };
+    let mut theirs = file(other, None, "their-copy.txt");
+    theirs.sha256 = Some(sha.clone());
+    for f in [&first, &second, &theirs] {
+        s.create_file(f.clone()).await.unwrap();
+    }
+    let found = s.find_by_sha256(me, &sha).await.unwrap();
+    assert_eq!(
+        found.iter().map(|f| f.id).collect::<Vec<_>>(),
+        vec![second.id, first.id],
+        "[files] find_by_sha256 finds only the owner's files with that hash, newest first"
+    );
+    assert!(s.find_by_sha256(me, &"0".repeat(64)).await.unwrap().is_empty());
+
+    let later = now_ms() + chrono::TimeDelta::seconds(1);
+    let unfinished: Vec<_> =
+        s.list_unfinished(later, 10_000).await.unwrap().into_iter().map(|f| f.id).collect();
+    assert!(unfinished.contains(&second.id), "[files] a file mid-embedding is unfinished");
+    assert!(unfinished.contains(&theirs.id), "[files] a pending file is unfinished, whoever owns it");
+    assert!(!unfinished.contains(&first.id), "[files] a ready file is finished");
+    let earlier = second.updated_at - chrono::TimeDelta::seconds(1);
+    assert!(
+        !s.list_unfinished(earlier, 10_000).await.unwrap().iter().any(|f| f.id == second.id),
+        "[files] list_unfinished only lists files last changed before the given time"
+    );
+    assert!(
+        s.list_unfinished(later, 1).await.unwrap().len() <= 1,
+        "[files] list_unfinished honours its limit"
+    );
+
+    s.insert_chunks(vec![chunk(second.id, 0, "a"), chunk(second.id, 1, "b")]).await.unwrap();
+    s.delete_chunks(second.id).await.unwrap();
+    assert!(s.list_chunks(second.id).await.unwrap().is_empty(), "[files] delete_chunks removes every chunk");
+    assert!(s.get_file(second.id).await.unwrap().is_some(), "[files] delete_chunks keeps the file");
+    for f in [&first, &second, &theirs] {
+        s.delete_file(f.id).await.unwrap();
+    }
 }

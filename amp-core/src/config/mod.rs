@@ -39,6 +39,12 @@ use crate::model::ModelRegistryConfig;
 use crate::routing::RouterConfig;
 use crate::secret::Secret;
 
+mod storage;
+
+pub use storage::{
+    BlobStoreConfig, ExtractionConfig, S3Config, ScannerConfig, ScannerUnavailable, StorageConfig,
+};
+
 /// The prefix of environment variables that override configuration keys.
 pub const ENV_OVERRIDE_PREFIX: &str = "AMP__";
 
@@ -118,22 +124,6 @@ impl Default for AmpConfig {
             context: ContextConfig::default(),
             data_sources: std::collections::BTreeMap::new(),
         }
-    }
-}
-
-/// Uploads and where their passages are indexed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    /// Largest file accepted, in bytes. Default 10 MiB.
-    pub max_file_bytes: u64,
-    /// Where passage vectors live. Default [`VectorIndexKind::Auto`].
-    pub vector_index: VectorIndexKind,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig { max_file_bytes: 10 * 1024 * 1024, vector_index: VectorIndexKind::Auto }
     }
 }
 
@@ -442,6 +432,7 @@ impl AmpConfig {
             ("auth.login_window_secs", self.auth.login_window_secs as usize),
             ("storage.max_file_bytes", self.storage.max_file_bytes as usize),
         ];
+        self.storage.validate()?;
         for (key, value) in positive {
             if value == 0 {
                 return Err(Error::invalid_input(format!("config: {key}: must be positive")));

@@ -1,0 +1,5 @@
+//! [`Scanner`](amp_core::Scanner) backends.
+
+mod clamav;
+
+pub use clamav::{ClamAvScanner, ClamdAddress};
