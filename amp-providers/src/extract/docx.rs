@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn unseen_text_is_left_out() {
         let xml = body(
-            r#"<w:p><w:r><w:t>kept</w:t></w:r><w:del><w:r><w:delText>deleted</w:delText></w:r></w:del>
+            r#"<w:p><w:r><w:t xml:space="preserve">kept </w:t></w:r><w:del><w:r><w:delText>deleted</w:delText></w:r></w:del>
                <w:r><w:rPr><w:vanish/></w:rPr><w:t>hidden</w:t></w:r>
                <w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>PAGE</w:instrText></w:r>
                <w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:t>box</w:t></mc:Choice>

@@ -133,8 +133,8 @@ impl TextSink {
                     self.preformatted += 1;
                 }
                 match break_of(name) {
-                    Break::Paragraph => self.text.push_str("\n\n"),
-                    Break::Line => self.text.push('\n'),
+                    Break::Paragraph => self.break_lines(2),
+                    Break::Line => self.break_lines(1),
                     Break::Inline | Break::Cell => {}
                 }
                 true
@@ -157,10 +157,20 @@ impl TextSink {
             return;
         }
         match break_of(name) {
-            Break::Paragraph => self.text.push_str("\n\n"),
-            Break::Line => self.text.push('\n'),
+            Break::Paragraph => self.break_lines(2),
+            Break::Line => self.break_lines(1),
             Break::Cell => self.text.push('\t'),
             Break::Inline => {}
+        }
+    }
+
+    /// Ends the text so far with at least `count` line breaks (only spaces between them
+    /// count as nothing), so that nested blocks do not pile up blank lines.
+    fn break_lines(&mut self, count: usize) {
+        let tail = self.text.len() - self.text.trim_end_matches([' ', '\t', '\n']).len();
+        let have = self.text[self.text.len() - tail..].matches('\n').count();
+        for _ in have..count {
+            self.text.push('\n');
         }
     }
 }

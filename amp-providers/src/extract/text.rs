@@ -67,6 +67,7 @@ pub(super) fn tidy_source(text: &str) -> String {
 /// runs of blank lines shrink to one blank line, which marks a paragraph. Control
 /// characters, zero-width spaces, byte-order marks and soft hyphens are dropped.
 pub(super) fn tidy_layout(text: &str) -> String {
+    let text = if text.contains('\r') { std::borrow::Cow::Owned(text.replace("\r\n", "\n")) } else { text.into() };
     let mut out = String::with_capacity(text.len());
     let mut blank_lines = 0usize;
     for line in text.split(['\n', '\r', '\x0C', '\u{2028}', '\u{2029}']) {

@@ -261,8 +261,19 @@ async fn talk(conn: Box<dyn Connection>, command: &[u8], body: Option<&Bytes>) -
         }
         wr.flush().await
     };
-    send.await?;
-    let reply = read_reply(&mut rd).await?;
+    let recv = read_reply(&mut rd);
+    tokio::pin!(recv);
+    let reply = tokio::select! {
+        reply = &mut recv => reply?,
+        sent = send => match sent {
+            Ok(()) => recv.await?,
+            // A refusal part-way closes the connection under the writer; the answer tells why.
+            Err(write_error) => match recv.await {
+                Ok(reply) if !reply.is_empty() => reply,
+                _ => return Err(write_error),
+            },
+        },
+    };
     if reply.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
