@@ -1,9 +1,11 @@
 //! The ClamAV scanner against a real clamd, and against a loopback fake for every way
 //! clamd can fail to give a verdict.
 //!
-//! The real clamd is the one `scripts/services.sh` starts (with test signatures for EICAR),
-//! named by `AMP_TEST_CLAMD` (`127.0.0.1:PORT`) and `AMP_TEST_CLAMD_SOCKET` (its Unix
-//! socket's path).
+//! The real clamd is the one `scripts/services.sh` starts, named by `AMP_TEST_CLAMD`
+//! (`127.0.0.1:PORT`) and `AMP_TEST_CLAMD_SOCKET` (its Unix socket's path). It needs two
+//! test signatures for EICAR: a hash one (`sigtool --md5 eicar.txt > DB/eicar.hdb`) matches
+//! only a file that is EICAR alone, so finding it inside a larger file needs a body one too
+//! (`Eicar-Test-Signature:0:*:HEX-OF-EICAR` in `DB/eicar.ndb`).
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +39,10 @@ fn assert_eicar(verdict: ScanVerdict) {
         ScanVerdict::Infected { signature } => {
             assert!(signature.to_lowercase().contains("eicar"), "unexpected signature {signature}")
         }
-        ScanVerdict::Clean => panic!("EICAR must be found"),
+        ScanVerdict::Clean => panic!(
+            "EICAR must be found (inside a larger file only clamd's body signature eicar.ndb finds it, \
+             see this file's header)"
+        ),
     }
 }
 

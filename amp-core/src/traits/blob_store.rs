@@ -82,7 +82,8 @@ pub struct BlobMeta {
 pub struct UploadConstraints {
     /// The media type the client must send.
     pub media_type: String,
-    /// The largest body accepted, in bytes.
+    /// The declared size of the upload, in bytes: the largest body accepted. S3 signs it
+    /// as the exact `Content-Length`, so pass the size the client announced.
     pub max_bytes: u64,
 }
 
@@ -132,7 +133,9 @@ pub trait BlobStore: Send + Sync {
     /// `users/{id}/processed/{file}/`); returns how many were removed.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64>;
 
-    /// Keys under a prefix (a whole-segment prefix such as `users/{id}/`), sorted.
+    /// Keys under a prefix (`""` for every key, or whole segments ending in `/` such as
+    /// `users/{id}/`), sorted. A key is never also a prefix of another key (a file system
+    /// cannot hold both `a/b` and `a/b/c`); AMP's key layout never asks for it.
     async fn list(&self, prefix: &str) -> Result<Vec<BlobKey>>;
 
     /// A URL the client can upload one object to, directly. The store itself refuses an
