@@ -123,6 +123,10 @@ amp_clamd_start() {
     mkdir -p "$dir/db"
     printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$dir/eicar.txt"
     sigtool --md5 "$dir/eicar.txt" >"$dir/db/eicar.hdb"
+    # A hash signature matches only a file that is EICAR alone; a body signature finds it
+    # inside larger data too.
+    python3 -c 'import sys; print("Eicar-Test-Signature:0:*:" + open(sys.argv[1], "rb").read().hex())' \
+        "$dir/eicar.txt" >"$dir/db/eicar.ndb"
     port="$(amp_free_port)"
     cat >"$dir/clamd.conf" <<CONF
 DatabaseDirectory $dir/db

@@ -137,6 +137,12 @@ impl Storage {
                 Ok(ScanVerdict::Infected { signature }) => {
                     return self.quarantine(&mut file, &key, &signature).await;
                 }
+                Err(err) if !err.is_retryable() => {
+                    // The scanner answered but refused the file (over its size limit): the
+                    // same bytes fail the same way, so the file fails, never unscanned.
+                    let reason = format!("the virus scanner refused the file: {}", err.public_message());
+                    return Ok(Outcome::Failed(reason));
+                }
                 Err(err) => {
                     let reason = format!("the virus scanner could not be reached: {}", err.public_message());
                     return Ok(match self.settings.scanner_unavailable {

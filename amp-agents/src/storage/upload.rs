@@ -80,7 +80,7 @@ impl Policy {
                 self.allowed.join(", ")
             ),
         };
-        if !self.allowed.iter().any(|a| *a == essence) {
+        if !self.allowed.contains(&essence) {
             return Err(unsupported());
         }
         for param in parts {
