@@ -127,6 +127,21 @@ fn signing_key_in(data_dir: &std::path::Path) -> amp_core::Result<Vec<u8>> {
     }
 }
 
+/// This data dir's node id, made once and kept there.
+fn node_id_in(data_dir: &std::path::Path) -> amp_core::Result<String> {
+    let path = data_dir.join("node.id");
+    if let Ok(id) = std::fs::read_to_string(&path)
+        && let Ok(id) = id.trim().parse::<uuid::Uuid>()
+    {
+        return Ok(id.to_string());
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::create_dir_all(data_dir).map_err(|e| amp_core::Error::internal("creating the data dir", e))?;
+    std::fs::write(&path, &id)
+        .map_err(|e| amp_core::Error::internal(format!("writing {}", path.display()), e))?;
+    Ok(id)
+}
+
 /// The Storage agent's backends besides search: blobs, the job queue, extraction, scanning.
 async fn storage_backends(
     config: &AmpConfig,
@@ -175,13 +190,17 @@ async fn search_agents(
         vectors: vectors.clone(),
         chunker,
     };
-    let storage = Storage::new(
+    let mut storage = Storage::new(
         stores.clone(),
         session.clone(),
         backends,
         &config.storage,
         config.data_dir.join("spool"),
     )?;
+    if local.is_some() {
+        // The bytes are on this node's disk: its jobs are its own, even on a shared queue.
+        storage = storage.pin_jobs_to(&node_id_in(&config.data_dir)?);
+    }
     let context = Context::new(
         stores.clone(),
         session.clone(),

@@ -79,8 +79,11 @@ pub struct StorageBackends {
 }
 
 /// What the agent was configured with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Settings {
+    /// The kind of this agent's ingestion jobs: [`INGEST_FILE`], or pinned to one node
+    /// when the original bytes live on that node's disk.
+    job_kind: String,
     policy: upload::Policy,
     spool: PathBuf,
     lease: Duration,
@@ -190,6 +193,7 @@ impl Storage {
         };
         spool::clean(&spool);
         let settings = Settings {
+            job_kind: INGEST_FILE.to_owned(),
             policy: upload::Policy { max_bytes: config.max_file_bytes, allowed },
             spool,
             lease: Duration::from_secs(config.lease_secs),
@@ -214,6 +218,16 @@ impl Storage {
             settings: Arc::new(settings),
             wake: Arc::new(Notify::new()),
         })
+    }
+
+    /// Pins this agent's ingestion jobs to `node`: with a blob store on local disk and a job
+    /// queue shared by several processes (PostgreSQL), only the process that holds a file's
+    /// bytes may process it, so jobs are queued and claimed under a kind of their own.
+    pub fn pin_jobs_to(mut self, node: &str) -> Self {
+        let mut settings = (*self.settings).clone();
+        settings.job_kind = format!("{INGEST_FILE}@{node}");
+        self.settings = Arc::new(settings);
+        self
     }
 
     /// The blob store the original bytes are kept in.
@@ -464,7 +478,7 @@ impl Storage {
             Err(err) if err.kind() == amp_core::ErrorKind::Forbidden => Some(principal.user),
             Err(err) => return Err(err),
         };
-        self.queue.list(INGEST_FILE, owner, limit.clamp(1, 500)).await
+        self.queue.list(&self.settings.job_kind, owner, limit.clamp(1, 500)).await
     }
 
     /// Deletes a file with everything made from it: original bytes, processed text,
@@ -563,7 +577,7 @@ impl Storage {
     /// Queues a file for processing and wakes a worker.
     async fn enqueue(&self, file: &mut FileMeta) -> Result<()> {
         let job = NewJob {
-            kind: INGEST_FILE.to_owned(),
+            kind: self.settings.job_kind.clone(),
             payload: json!({ "file": file.id }),
             max_attempts: self.settings.max_attempts,
             owner: Some(file.owner),

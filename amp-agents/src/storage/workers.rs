@@ -13,7 +13,6 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::Storage;
-use super::ingest::INGEST_FILE;
 use crate::clock::now;
 
 /// How often an idle worker looks for jobs other processes queued (jobs queued by this
@@ -61,7 +60,7 @@ impl Storage {
     async fn work(&self, n: usize) {
         let wake = Arc::clone(&self.wake);
         loop {
-            match self.queue.claim(&[INGEST_FILE], self.settings.lease).await {
+            match self.queue.claim(&[self.settings.job_kind.as_str()], self.settings.lease).await {
                 Ok(Some(job)) => {
                     let span =
                         tracing::info_span!("ingest", worker = n, job = %job.id, attempt = job.attempts);
