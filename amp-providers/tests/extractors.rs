@@ -47,7 +47,11 @@ fn run(program: &str, args: &[&str]) {
     assert!(status.success(), "{program} {args:?} failed: {status}");
 }
 
-async fn extract(extractor: &DocumentExtractor, media_type: &str, bytes: impl Into<Bytes>) -> ExtractedDocument {
+async fn extract(
+    extractor: &DocumentExtractor,
+    media_type: &str,
+    bytes: impl Into<Bytes>,
+) -> ExtractedDocument {
     match extractor.extract(media_type, bytes.into()).await {
         Ok(document) => document,
         Err(e) => panic!("extracting {media_type} failed: {e}"),
@@ -79,7 +83,8 @@ fn text_content(font: &str, lines: &[&str]) -> Vec<u8> {
             operations.push(Operation::new("T*", vec![]));
         }
         // The fonts use WinAnsiEncoding, which matches Latin-1 for these characters.
-        let bytes: Vec<u8> = line.chars().map(|c| u8::try_from(u32::from(c)).expect("a Latin-1 character")).collect();
+        let bytes: Vec<u8> =
+            line.chars().map(|c| u8::try_from(u32::from(c)).expect("a Latin-1 character")).collect();
         operations.push(Operation::new("Tj", vec![Object::string_literal(bytes)]));
     }
     operations.push(Operation::new("ET", vec![]));
@@ -117,7 +122,10 @@ fn pdf(pages: Vec<PageSpec>) -> Vec<u8> {
                 let content = Content {
                     operations: vec![
                         Operation::new("q", vec![]),
-                        Operation::new("cm", vec![612.into(), 0.into(), 0.into(), 792.into(), 0.into(), 0.into()]),
+                        Operation::new(
+                            "cm",
+                            vec![612.into(), 0.into(), 0.into(), 792.into(), 0.into(), 0.into()],
+                        ),
                         Operation::new("Do", vec!["Im1".into()]),
                         Operation::new("Q", vec![]),
                     ],
@@ -190,7 +198,10 @@ fn render(scratch: &Scratch, pdf: &[u8], format: &str) -> Vec<u8> {
     let root = scratch.path(&format!("rendered-{format}"));
     let input_arg = input.to_str().expect("utf-8 path");
     let root_arg = root.to_str().expect("utf-8 path");
-    run("pdftoppm", &["-r", "150", "-f", "1", "-l", "1", "-singlefile", &format!("-{format}"), input_arg, root_arg]);
+    run(
+        "pdftoppm",
+        &["-r", "150", "-f", "1", "-l", "1", "-singlefile", &format!("-{format}"), input_arg, root_arg],
+    );
     let extension = if format == "jpeg" { "jpg" } else { format };
     std::fs::read(root.with_extension(extension)).expect("rendered image")
 }
@@ -217,7 +228,8 @@ async fn a_multi_page_pdf_gives_each_page_its_text_and_number() {
     let document = extract(&extractor, "application/pdf", bytes).await;
     assert_eq!(document.method, "pdf");
     assert!(document.unreadable_pages.is_empty());
-    let pages: Vec<(Option<u32>, &str)> = document.pages.iter().map(|p| (p.number, p.text.as_str())).collect();
+    let pages: Vec<(Option<u32>, &str)> =
+        document.pages.iter().map(|p| (p.number, p.text.as_str())).collect();
     assert_eq!(
         pages,
         [
@@ -234,7 +246,8 @@ async fn text_lopdf_reads_poorly_is_read_again_by_pdftotext() {
     // letter looks like a word of its own.
     let sentence = "The quick brown fox jumps over the lazy dog while seven wizards quietly judge \
                     boxing matches and five jumping frogs vex the patient clerk at dawn";
-    let mut operations = vec![Operation::new("BT", vec![]), Operation::new("Tf", vec!["F2".into(), 10.into()])];
+    let mut operations =
+        vec![Operation::new("BT", vec![]), Operation::new("Tf", vec!["F2".into(), 10.into()])];
     // Courier advances 600/1000 em: 6 pt at 10 pt. Spaces are left as gaps of that width.
     let (mut column, mut line) = (0, 0);
     for c in sentence.chars() {
@@ -339,7 +352,8 @@ async fn a_png_is_read_by_ocr() {
 /// A DOCX archive holding `document_xml` as its main part.
 fn docx(document_xml: &[u8]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let parts: [(&str, &[u8]); 3] = [
         (
             "[Content_Types].xml",
@@ -443,7 +457,10 @@ async fn an_encrypted_pdf_is_refused() {
     let mut doc = Document::load_mem(&text_pdf(&[&["Top secret"]])).expect("loads");
     doc.trailer.set(
         "ID",
-        vec![Object::string_literal(b"0123456789abcdef".to_vec()), Object::string_literal(b"0123456789abcdef".to_vec())],
+        vec![
+            Object::string_literal(b"0123456789abcdef".to_vec()),
+            Object::string_literal(b"0123456789abcdef".to_vec()),
+        ],
     );
     let version = lopdf::EncryptionVersion::V2 {
         document: &doc,
@@ -501,7 +518,8 @@ async fn garbage_and_truncated_pdfs_are_refused() {
 fn many_page_pdf(count: usize) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let font = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
+    let font =
+        doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica" });
     let content = doc.add_object(Stream::new(dictionary! {}, text_content("F1", &["Same page"])));
     let kids: Vec<Object> = (0..count)
         .map(|_| {
@@ -574,7 +592,8 @@ fn raw_pdf(text: &str, extra: &[Vec<u8>]) -> Vec<u8> {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1)
+            .as_bytes(),
     );
     out
 }
@@ -583,8 +602,11 @@ fn raw_pdf(text: &str, extra: &[Vec<u8>]) -> Vec<u8> {
 fn object_stream(size: usize) -> Vec<u8> {
     let mut stream = Stream::new(dictionary! {}, vec![b' '; size]);
     stream.compress().expect("compresses");
-    let mut body = format!("<< /Type /ObjStm /N 0 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n", stream.content.len())
-        .into_bytes();
+    let mut body = format!(
+        "<< /Type /ObjStm /N 0 /First 0 /Filter /FlateDecode /Length {} >>\nstream\n",
+        stream.content.len()
+    )
+    .into_bytes();
     body.extend_from_slice(&stream.content);
     body.extend_from_slice(b"\nendstream");
     body
@@ -783,7 +805,8 @@ async fn a_tiny_timeout_stops_a_long_pdf() {
 
 #[tokio::test]
 async fn a_long_text_pdf_reads_quickly() {
-    let lines: Vec<String> = (0..40).map(|i| format!("Line {i}: the quick brown fox jumps over the lazy dog")).collect();
+    let lines: Vec<String> =
+        (0..40).map(|i| format!("Line {i}: the quick brown fox jumps over the lazy dog")).collect();
     let page: Vec<&str> = lines.iter().map(String::as_str).collect();
     let pages: Vec<&[&str]> = (0..300).map(|_| page.as_slice()).collect();
     let bytes = text_pdf(&pages);

@@ -389,3 +389,78 @@ async fn deleting_files_leaves_no_blob_passage_or_vector_behind() {
         call_as(&app, Method::POST, "/agents/storage/search", &alice, Some(json!({"query": "aurora"}))).await;
     assert_eq!(found["results"], json!([]));
 }
+
+#[tokio::test]
+async fn deleting_a_workspace_removes_its_files_and_conversations_and_hands_back_the_rest() {
+    let t = test_app_with(|_| {}).await;
+    let app = amp_server::router(t.state.clone());
+    let alice = person(&app, "alice@example.test").await;
+    let bob = person(&app, "bob@example.test").await;
+    let (_, ws) = call_as(&app, Method::POST, "/workspaces", &alice, Some(json!({"name": "Team"}))).await;
+    let ws = ws["id"].as_str().unwrap().to_owned();
+    let member = json!({"email": "bob@example.test", "role": "editor"});
+    call_as(&app, Method::POST, &format!("/workspaces/{ws}/members"), &alice, Some(member)).await;
+
+    let auth = format!("Bearer {bob}");
+    let (status, _, body) = request_raw(
+        &app,
+        Method::POST,
+        &format!("/files?wait=true&name=team.txt&workspace={ws}"),
+        &[("authorization", &auth), ("content-type", "text/plain")],
+        "The team's roadmap ships the mobile app in June.",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let team_file: Value = serde_json::from_slice(&body).unwrap();
+    let (_, mine) =
+        post_file(&app, &bob, "mine.txt", "text/plain", b"Bob's own notes on the garden.".to_vec()).await;
+    let mine_id = mine["id"].as_str().unwrap().to_owned();
+    assert_eq!(processed(&app, &bob, &mine_id).await["status"]["state"], "ready");
+    let (status, _) =
+        call_as(&app, Method::POST, &format!("/files/{mine_id}/share"), &bob, Some(json!({"workspace": ws})))
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, conversation) =
+        call_as(&app, Method::POST, "/conversations", &bob, Some(json!({"title": "Plans", "workspace": ws})))
+            .await;
+    let agent = json!({"name": "helper", "visibility": {"scope": "workspace", "workspace": ws}});
+    let (status, agent) = call_as(&app, Method::POST, "/agents/registry", &bob, Some(agent)).await;
+    assert_eq!(status, StatusCode::CREATED, "{agent}");
+
+    let (status, _) = call_as(&app, Method::DELETE, &format!("/workspaces/{ws}"), &bob, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "editors cannot delete it");
+    let (status, _) = call_as(&app, Method::DELETE, &format!("/workspaces/{ws}"), &alice, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let team_id: amp_core::FileId = team_file["id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        t.state.stores().files.get_file(team_id).await.unwrap().is_none(),
+        "the workspace's file is gone"
+    );
+    assert!(t.state.stores().files.list_chunks(team_id).await.unwrap().is_empty());
+    assert!(
+        t.state.blob_store().list(&format!("workspaces/{ws}/")).await.unwrap().is_empty(),
+        "and its bytes"
+    );
+    let (status, back) = call_as(&app, Method::GET, &format!("/files/{mine_id}/status"), &bob, None).await;
+    assert_eq!((status, back["workspace"].clone()), (StatusCode::OK, Value::Null), "bob's file is his again");
+    let cid = conversation["id"].as_str().unwrap();
+    let (status, _) = call_as(&app, Method::GET, &format!("/conversations/{cid}"), &bob, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the workspace's conversations are gone");
+    let aid = agent["id"].as_str().unwrap();
+    let (status, kept) = call_as(&app, Method::GET, &format!("/agents/registry/{aid}"), &bob, None).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["visibility"]["scope"], "private", "{kept}");
+    let (_, found) = call_as(
+        &app,
+        Method::POST,
+        "/agents/storage/search",
+        &bob,
+        Some(json!({"query": "roadmap mobile app"})),
+    )
+    .await;
+    assert!(
+        found["results"].as_array().unwrap().iter().all(|r| r["file"] != team_file["id"]),
+        "nothing of the deleted file is found: {found}"
+    );
+}

@@ -20,6 +20,7 @@ mod sniff;
 mod spool;
 mod upload;
 mod workers;
+mod workspace;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub use search::{SearchRequest, SearchResult};
 pub use sniff::{DOCX, HTML, JPEG, PDF, PNG, TIFF};
 pub use upload::Announced;
 pub use workers::IngestWorkers;
+pub use workspace::WorkspaceDeleted;
 
 use crate::clock::now;
 use crate::files::Files;

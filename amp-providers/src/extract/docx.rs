@@ -17,8 +17,8 @@ use std::io::{Cursor, Read};
 
 use amp_core::{Error, ExtractedDocument, ExtractedPage, Result};
 use bytes::Bytes;
-use quick_xml::{Reader, XmlVersion};
 use quick_xml::events::{BytesStart, Event};
+use quick_xml::{Reader, XmlVersion};
 
 use super::ExtractLimits;
 use super::text::tidy_layout;
@@ -66,10 +66,7 @@ pub(super) fn extract(bytes: Bytes, limits: &ExtractLimits) -> Result<ExtractedD
         return Ok(ExtractedDocument::unpaged(text, "docx"));
     }
     Ok(ExtractedDocument {
-        pages: (1..)
-            .zip(pages)
-            .map(|(number, text)| ExtractedPage { number: Some(number), text })
-            .collect(),
+        pages: (1..).zip(pages).map(|(number, text)| ExtractedPage { number: Some(number), text }).collect(),
         method: "docx".to_owned(),
         unreadable_pages: Vec::new(),
     })
@@ -82,7 +79,11 @@ struct Budget {
 }
 
 /// Reads one entry as UTF-8, charging what it unpacks to `budget`; `None` if it is absent.
-fn read_entry(archive: &mut zip::ZipArchive<Cursor<Bytes>>, name: &str, budget: &mut Budget) -> Result<Option<String>> {
+fn read_entry(
+    archive: &mut zip::ZipArchive<Cursor<Bytes>>,
+    name: &str,
+    budget: &mut Budget,
+) -> Result<Option<String>> {
     let entry = match archive.by_name(name) {
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
@@ -171,7 +172,8 @@ fn document_text(xml: &str) -> Result<Vec<String>> {
             },
             Event::Empty(e) if unseen == 0 => match e.local_name().as_ref() {
                 "vanish" if in_run_properties => {
-                    run_hidden = attribute(&e, "val").is_none_or(|v| !matches!(v.as_str(), "0" | "false" | "off"));
+                    run_hidden =
+                        attribute(&e, "val").is_none_or(|v| !matches!(v.as_str(), "0" | "false" | "off"));
                 }
                 _ if !in_run || run_hidden => {}
                 "tab" => out.push('\t'),
@@ -228,7 +230,9 @@ mod tests {
     const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006""#;
 
     fn body(inner: &str) -> String {
-        format!(r#"<?xml version="1.0" encoding="UTF-8"?><w:document {W}><w:body>{inner}</w:body></w:document>"#)
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><w:document {W}><w:body>{inner}</w:body></w:document>"#
+        )
     }
 
     #[test]

@@ -94,11 +94,11 @@ enum Break {
 
 fn break_of(name: &str) -> Break {
     match name {
-        "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol" | "dl" | "table" | "blockquote" | "pre"
-        | "section" | "article" | "header" | "footer" | "nav" | "aside" | "main" | "figure" | "form"
-        | "fieldset" | "address" | "details" | "hr" => Break::Paragraph,
-        "div" | "li" | "tr" | "dt" | "dd" | "br" | "caption" | "figcaption" | "summary" | "legend" | "option"
-        | "body" | "html" | "center" | "textarea" | "thead" | "tbody" | "tfoot" => Break::Line,
+        "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol" | "dl" | "table" | "blockquote"
+        | "pre" | "section" | "article" | "header" | "footer" | "nav" | "aside" | "main" | "figure"
+        | "form" | "fieldset" | "address" | "details" | "hr" => Break::Paragraph,
+        "div" | "li" | "tr" | "dt" | "dd" | "br" | "caption" | "figcaption" | "summary" | "legend"
+        | "option" | "body" | "html" | "center" | "textarea" | "thead" | "tbody" | "tfoot" => Break::Line,
         "td" | "th" => Break::Cell,
         _ => Break::Inline,
     }

@@ -73,7 +73,9 @@ fn tiff_sizes(bytes: &[u8], max_pages: usize) -> Result<Vec<(u64, u64)>> {
     };
     match u16_at(2) {
         Some(42) => {}
-        Some(43) => return Err(Error::invalid_input("BigTIFF images are not supported; save it as a classic TIFF")),
+        Some(43) => {
+            return Err(Error::invalid_input("BigTIFF images are not supported; save it as a classic TIFF"));
+        }
         _ => return Err(broken()),
     }
     let mut sizes = Vec::new();
@@ -84,7 +86,9 @@ fn tiff_sizes(bytes: &[u8], max_pages: usize) -> Result<Vec<(u64, u64)>> {
             return Err(broken());
         }
         if sizes.len() == max_pages {
-            return Err(Error::invalid_input(format!("the TIFF has more than the limit of {max_pages} pages")));
+            return Err(Error::invalid_input(format!(
+                "the TIFF has more than the limit of {max_pages} pages"
+            )));
         }
         let at = usize::try_from(directory).map_err(|_| broken())?;
         let entries = u16_at(at).ok_or_else(broken)? as usize;
@@ -194,7 +198,10 @@ mod tests {
     #[test]
     fn every_tiff_page_is_checked() {
         let fine = tiff(&[(100, 100), (200, 50)], false);
-        assert_eq!(inspect(&fine, 40_000_000, 10).unwrap(), ImageHeader { format: "tiff", pixels: 10_000, pages: 2 });
+        assert_eq!(
+            inspect(&fine, 40_000_000, 10).unwrap(),
+            ImageHeader { format: "tiff", pixels: 10_000, pages: 2 }
+        );
         let bomb = tiff(&[(100, 100), (50_000, 50_000)], false);
         assert!(inspect(&bomb, 40_000_000, 10).unwrap_err().to_string().contains("pixels"));
         let long = tiff(&[(10, 10); 5], false);

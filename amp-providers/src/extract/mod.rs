@@ -172,7 +172,8 @@ impl DocumentExtractor {
     /// version or language-list flag, a few milliseconds; at most 5 s if one hangs), so
     /// call it at start-up, not per file.
     pub fn new(limits: ExtractLimits) -> Self {
-        let pdftotext = limits.pdftotext.as_deref().and_then(|p| Tool::probe(p, &["-v"])).map(|(tool, _)| tool);
+        let pdftotext =
+            limits.pdftotext.as_deref().and_then(|p| Tool::probe(p, &["-v"])).map(|(tool, _)| tool);
         let renderer = limits.pdftoppm.as_deref().and_then(PageRenderer::probe);
         let ocr = limits.tesseract.as_deref().and_then(|p| Ocr::probe(p, &limits.ocr_language));
         tracing::info!(
@@ -204,7 +205,12 @@ impl DocumentExtractor {
         self.tools.pdftotext.is_some()
     }
 
-    async fn extract_format(&self, format: Format, bytes: Bytes, abandoned: Arc<AtomicBool>) -> Result<ExtractedDocument> {
+    async fn extract_format(
+        &self,
+        format: Format,
+        bytes: Bytes,
+        abandoned: Arc<AtomicBool>,
+    ) -> Result<ExtractedDocument> {
         match format {
             Format::Text => {
                 if bytes.len() as u64 > self.limits.max_text_bytes {

@@ -40,7 +40,12 @@ impl Ocr {
     /// Reads the text of an image (PNG, JPEG, TIFF; a multi-page TIFF gives its pages
     /// separated by form feeds). `dpi` tells tesseract the resolution when it is known.
     /// At most `max_text` bytes of text are accepted.
-    pub(super) async fn read(&self, image: Bytes, dpi: Option<u32>, max_text: usize) -> Result<String, ToolFailure> {
+    pub(super) async fn read(
+        &self,
+        image: Bytes,
+        dpi: Option<u32>,
+        max_text: usize,
+    ) -> Result<String, ToolFailure> {
         let mut args = vec!["stdin".to_owned(), "stdout".to_owned(), "-l".to_owned(), self.language.clone()];
         if let Some(dpi) = dpi {
             args.extend(["--dpi".to_owned(), dpi.to_string()]);
@@ -93,7 +98,12 @@ impl PageRenderer {
                 // page size differently it never draws a bigger bitmap than was checked.
                 let side = |points: f64| (points.abs() / 72.0 * f64::from(dpi)).ceil() as u64 + 1;
                 args.extend(["-r".to_owned(), dpi.to_string()]);
-                args.extend(["-W".to_owned(), side(size.0).to_string(), "-H".to_owned(), side(size.1).to_string()]);
+                args.extend([
+                    "-W".to_owned(),
+                    side(size.0).to_string(),
+                    "-H".to_owned(),
+                    side(size.1).to_string(),
+                ]);
                 Some(dpi)
             }
             // Without a size to compute from, bound the longer side so that even a square

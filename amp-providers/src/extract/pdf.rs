@@ -21,7 +21,7 @@ use super::ocr::{Ocr, PageRenderer};
 use super::pdf_text::{displayed_size, scan_page};
 use super::quality::is_poor;
 use super::text::tidy_layout;
-use super::tool::{Tool, TempFile};
+use super::tool::{TempFile, Tool};
 use super::{ExtractLimits, Tools, blocking, text_over_limit};
 
 /// What lopdf made of one page.
@@ -205,7 +205,12 @@ async fn ocr_page(
 }
 
 /// A PDF lopdf could not parse, read with `pdftotext` alone.
-async fn read_broken(bytes: &[u8], tools: &Tools, limits: &ExtractLimits, reason: String) -> Result<ExtractedDocument> {
+async fn read_broken(
+    bytes: &[u8],
+    tools: &Tools,
+    limits: &ExtractLimits,
+    reason: String,
+) -> Result<ExtractedDocument> {
     let Some(pdftotext) = &tools.pdftotext else {
         return Err(Error::invalid_input(reason));
     };
@@ -268,7 +273,9 @@ async fn run_pdftotext(
     args.push(path.into());
     args.push("-".into());
     let out = pdftotext.run(args, None, limits.max_text_bytes()).await.map_err(|e| match e {
-        super::tool::ToolFailure::OutputTooLarge { .. } => PdftotextFailure::TooMuchText(text_over_limit(limits)),
+        super::tool::ToolFailure::OutputTooLarge { .. } => {
+            PdftotextFailure::TooMuchText(text_over_limit(limits))
+        }
         other => PdftotextFailure::Tool(other),
     })?;
     let text = String::from_utf8_lossy(&out);
@@ -315,7 +322,11 @@ fn charge_object_streams(id: ObjectId, object: &mut Object) -> Option<(ObjectId,
 }
 
 /// Loads the document and reads every page's text layer (on a blocking thread).
-fn read_layer(bytes: &[u8], limits: &ExtractLimits, abandoned: &AtomicBool) -> std::result::Result<Vec<PageLayer>, LayerFailure> {
+fn read_layer(
+    bytes: &[u8],
+    limits: &ExtractLimits,
+    abandoned: &AtomicBool,
+) -> std::result::Result<Vec<PageLayer>, LayerFailure> {
     let max = limits.max_unpacked_bytes_usize();
     let mut doc = load(bytes, max, false)?;
     // A load filter turns off lopdf's rebuilding of a damaged cross-reference table, so a
@@ -386,9 +397,11 @@ fn load(bytes: &[u8], max: usize, rebuild: bool) -> std::result::Result<Document
         // trailer; one readable with the empty password is decrypted and loses it.
         Ok(doc) if doc.trailer.has(b"Encrypt") => Err(encrypted()),
         Ok(doc) => Ok(doc),
-        Err(lopdf::Error::Decompress(DecompressError::MemoryLimitExceeded { .. })) => Err(LayerFailure::Refused(
-            Error::invalid_input(format!("a stream in the PDF inflates to more than the limit of {max} bytes")),
-        )),
+        Err(lopdf::Error::Decompress(DecompressError::MemoryLimitExceeded { .. })) => {
+            Err(LayerFailure::Refused(Error::invalid_input(format!(
+                "a stream in the PDF inflates to more than the limit of {max} bytes"
+            ))))
+        }
         Err(_) if memchr(bytes, b"/Encrypt") => Err(encrypted()),
         Err(e) => Err(LayerFailure::Broken(format!("the PDF could not be read: {e}"))),
     }

@@ -72,7 +72,9 @@ pub(super) fn scan_page(doc: &Document, page_id: ObjectId, max_content: usize) -
     for (name, font) in doc.get_page_fonts(page_id).unwrap_or_default() {
         let encoding = match font.get_font_encoding_with_limit(doc, max_content) {
             Ok(encoding) => Some(encoding),
-            Err(e @ lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. })) => return Err(e),
+            Err(e @ lopdf::Error::Decompress(lopdf::DecompressError::MemoryLimitExceeded { .. })) => {
+                return Err(e);
+            }
             Err(_) => None,
         };
         encodings.insert(name, encoding);
@@ -104,11 +106,10 @@ fn form_names(doc: &Document, page_id: ObjectId) -> HashSet<Vec<u8>> {
             continue;
         };
         for (name, xobject) in xobjects.iter() {
-            let is_form = doc
-                .dereference(xobject)
-                .ok()
-                .and_then(|(_, o)| o.as_stream().ok())
-                .is_some_and(|s| s.dict.get(b"Subtype").and_then(Object::as_name).is_ok_and(|n| n == b"Form"));
+            let is_form =
+                doc.dereference(xobject).ok().and_then(|(_, o)| o.as_stream().ok()).is_some_and(|s| {
+                    s.dict.get(b"Subtype").and_then(Object::as_name).is_ok_and(|n| n == b"Form")
+                });
             if is_form {
                 names.insert(name.clone());
             }
@@ -165,12 +166,8 @@ impl<'a, 'd> Walk<'a, 'd> {
 
     fn apply(&mut self, operator: &str, operands: &[Object]) {
         match operator {
-            "q" => {
-                // Unbalanced q's in a hostile stream must not grow without end.
-                if self.saved.len() < 1_000 {
-                    self.saved.push(self.ctm);
-                }
-            }
+            // Unbalanced q's in a hostile stream must not grow the stack without end.
+            "q" if self.saved.len() < 1_000 => self.saved.push(self.ctm),
             "Q" => {
                 self.ctm = self.saved.pop().flatten();
                 self.moved = true;
@@ -192,7 +189,9 @@ impl<'a, 'd> Walk<'a, 'd> {
             }
             "TL" => self.leading = operands.first().and_then(number).unwrap_or(self.leading),
             "Td" | "TD" => {
-                let (Some(tx), Some(ty)) = (operands.first().and_then(number), operands.get(1).and_then(number)) else {
+                let (Some(tx), Some(ty)) =
+                    (operands.first().and_then(number), operands.get(1).and_then(number))
+                else {
                     return;
                 };
                 if operator == "TD" {
@@ -315,14 +314,20 @@ impl<'a, 'd> Walk<'a, 'd> {
 
 /// Whether every code of the encoding is one byte, one glyph.
 fn is_one_byte(encoding: &Encoding<'_>) -> bool {
-    matches!(encoding, Encoding::OneByteEncoding(_) | Encoding::Differences(_) | Encoding::SimpleEncoding(b"WinAnsiEncoding"))
+    matches!(
+        encoding,
+        Encoding::OneByteEncoding(_)
+            | Encoding::Differences(_)
+            | Encoding::SimpleEncoding(b"WinAnsiEncoding")
+    )
 }
 
 /// The size of page `page_id` as displayed (media box, rotation and user unit applied), in
 /// points; `None` if it cannot be read.
 pub(super) fn displayed_size(doc: &Document, page_id: ObjectId) -> Option<(f64, f64)> {
     let media_box = inherited(doc, page_id, b"MediaBox")?;
-    let corners: Vec<f64> = doc.dereference(media_box).ok()?.1.as_array().ok()?.iter().filter_map(number).collect();
+    let corners: Vec<f64> =
+        doc.dereference(media_box).ok()?.1.as_array().ok()?.iter().filter_map(number).collect();
     let [x0, y0, x1, y1]: [f64; 4] = corners.try_into().ok()?;
     let unit = inherited(doc, page_id, b"UserUnit").and_then(number).filter(|u| *u > 0.0).unwrap_or(1.0);
     let (width, height) = ((x1 - x0).abs() * unit, (y1 - y0).abs() * unit);

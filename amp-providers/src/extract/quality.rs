@@ -26,7 +26,10 @@ pub(super) fn is_poor(text: &str, glyphs: usize, missing: usize) -> bool {
         }
         chars += 1;
         let next = iter.peek().copied();
-        if is_garbage(c) || (is_spacing_accent(c) && (previous.is_some_and(char::is_alphabetic) || next.is_some_and(char::is_alphabetic))) {
+        if is_garbage(c)
+            || (is_spacing_accent(c)
+                && (previous.is_some_and(char::is_alphabetic) || next.is_some_and(char::is_alphabetic)))
+        {
             bad += 1;
         }
         previous = Some(c);
@@ -63,8 +66,19 @@ fn is_garbage(c: char) -> bool {
 fn is_spacing_accent(c: char) -> bool {
     matches!(
         c,
-        '\u{00B4}' | '\u{00A8}' | '\u{02C6}' | '\u{02DC}' | '\u{02C7}' | '\u{02D8}' | '\u{02D9}' | '\u{02DA}'
-            | '\u{02DB}' | '\u{02DD}' | '\u{00B8}' | '\u{00AF}' | '`'
+        '\u{00B4}'
+            | '\u{00A8}'
+            | '\u{02C6}'
+            | '\u{02DC}'
+            | '\u{02C7}'
+            | '\u{02D8}'
+            | '\u{02D9}'
+            | '\u{02DA}'
+            | '\u{02DB}'
+            | '\u{02DD}'
+            | '\u{00B8}'
+            | '\u{00AF}'
+            | '`'
     )
 }
 
@@ -72,7 +86,10 @@ fn is_spacing_accent(c: char) -> bool {
 fn is_stray_letter(word: &str) -> bool {
     let mut chars = word.chars();
     match (chars.next(), chars.next()) {
-        (Some(c), None) => !matches!(c.to_lowercase().next().unwrap_or(c), 'a' | 'i' | 'o' | 'u' | 'e' | 'y' | 'à' | 'é' | 'è' | 'ó'),
+        (Some(c), None) => !matches!(
+            c.to_lowercase().next().unwrap_or(c),
+            'a' | 'i' | 'o' | 'u' | 'e' | 'y' | 'à' | 'é' | 'è' | 'ó'
+        ),
         _ => false,
     }
 }

@@ -30,7 +30,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<String> {
 }
 
 fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(Error::invalid_input("the text is not valid UTF-16 (odd number of bytes)"));
     }
     let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
@@ -67,7 +67,8 @@ pub(super) fn tidy_source(text: &str) -> String {
 /// runs of blank lines shrink to one blank line, which marks a paragraph. Control
 /// characters, zero-width spaces, byte-order marks and soft hyphens are dropped.
 pub(super) fn tidy_layout(text: &str) -> String {
-    let text = if text.contains('\r') { std::borrow::Cow::Owned(text.replace("\r\n", "\n")) } else { text.into() };
+    let text =
+        if text.contains('\r') { std::borrow::Cow::Owned(text.replace("\r\n", "\n")) } else { text.into() };
     let mut out = String::with_capacity(text.len());
     let mut blank_lines = 0usize;
     for line in text.split(['\n', '\r', '\x0C', '\u{2028}', '\u{2029}']) {

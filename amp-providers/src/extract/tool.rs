@@ -105,7 +105,12 @@ impl Tool {
 
     /// Runs the tool with `args`, feeding it `stdin` if given, and returns its stdout, which
     /// may be at most `max_stdout` bytes. The child is killed if this future is dropped.
-    pub(super) async fn run<I, S>(&self, args: I, stdin: Option<Bytes>, max_stdout: usize) -> Result<Vec<u8>, ToolFailure>
+    pub(super) async fn run<I, S>(
+        &self,
+        args: I,
+        stdin: Option<Bytes>,
+        max_stdout: usize,
+    ) -> Result<Vec<u8>, ToolFailure>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,

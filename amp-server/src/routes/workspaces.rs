@@ -76,7 +76,7 @@ pub(crate) async fn delete(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.session().delete_workspace(&caller, workspace_id(&id)?).await?;
+    state.storage().delete_workspace(&caller, workspace_id(&id)?, state.conversations()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
