@@ -345,6 +345,102 @@ async fn a_png_is_read_by_ocr() {
     assert_eq!(document.pages[0].text.lines().count(), 2, "{:?}", document.pages[0].text);
 }
 
+/// Two single-image little-endian TIFFs (as pdftoppm writes them) chained into one
+/// two-page TIFF: the second file is appended and its offsets moved by the first's length.
+fn two_page_tiff(first: &[u8], second: &[u8]) -> Vec<u8> {
+    assert!(first.starts_with(b"II*\0") && second.starts_with(b"II*\0"), "little-endian TIFFs");
+    let u16_at = |b: &[u8], at: usize| usize::from(u16::from_le_bytes([b[at], b[at + 1]]));
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+    let put = |b: &mut [u8], at: usize, value: usize| {
+        b[at..at + 4].copy_from_slice(&u32::try_from(value).expect("fits").to_le_bytes());
+    };
+    let mut out = first.to_vec();
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    let shift = out.len();
+    let mut tail = second.to_vec();
+    let second_start = u32_at(&tail, 4);
+    let mut directory = second_start;
+    while directory != 0 {
+        let entries = u16_at(&tail, directory);
+        for i in 0..entries {
+            let entry = directory + 2 + 12 * i;
+            let (tag, kind, count) =
+                (u16_at(&tail, entry), u16_at(&tail, entry + 2), u32_at(&tail, entry + 4));
+            let width = match kind {
+                1 | 2 | 6 | 7 => 1,
+                3 | 8 => 2,
+                5 | 10 | 12 => 8,
+                _ => 4,
+            };
+            let external = width * count > 4;
+            let value = u32_at(&tail, entry + 8);
+            if external {
+                put(&mut tail, entry + 8, value + shift);
+            }
+            if tag == 273 || tag == 324 {
+                assert_eq!(kind, 4, "strip offsets are LONGs");
+                if external {
+                    for k in 0..count {
+                        let at = value + 4 * k;
+                        let offset = u32_at(&tail, at);
+                        put(&mut tail, at, offset + shift);
+                    }
+                } else {
+                    put(&mut tail, entry + 8, value + shift);
+                }
+            }
+        }
+        let next_at = directory + 2 + 12 * entries;
+        let next = u32_at(&tail, next_at);
+        if next != 0 {
+            put(&mut tail, next_at, next + shift);
+        }
+        directory = next;
+    }
+    let mut last = u32_at(&out, 4);
+    loop {
+        let next_at = last + 2 + 12 * u16_at(&out, last);
+        match u32_at(&out, next_at) {
+            0 => {
+                put(&mut out, next_at, second_start + shift);
+                break;
+            }
+            next => last = next,
+        }
+    }
+    out.extend_from_slice(&tail);
+    out
+}
+
+#[tokio::test]
+async fn a_multi_page_tiff_gives_numbered_pages() {
+    let scratch = Scratch::new("tiff");
+    let mut pages = Vec::new();
+    for (i, lines) in [&["FIRST PAGE OF THE FAX"][..], &["SECOND PAGE WITH SIGNATURE"][..]].iter().enumerate()
+    {
+        let input = scratch.path(&format!("page{i}.pdf"));
+        std::fs::write(&input, text_pdf(&[lines])).expect("write");
+        let root = scratch.path(&format!("page{i}"));
+        let (input, root_arg) = (input.to_str().expect("utf-8"), root.to_str().expect("utf-8"));
+        run("pdftoppm", &["-r", "100", "-gray", "-tiff", "-singlefile", input, root_arg]);
+        pages.push(std::fs::read(root.with_extension("tif")).expect("rendered TIFF"));
+    }
+    let tiff = two_page_tiff(&pages[0], &pages[1]);
+    let extractor = with_tools(ExtractLimits::default());
+    let document = extract(&extractor, "image/tiff", tiff.clone()).await;
+    assert_eq!(document.method, "ocr");
+    let numbers: Vec<Option<u32>> = document.pages.iter().map(|p| p.number).collect();
+    assert_eq!(numbers, [Some(1), Some(2)]);
+    assert!(document.pages[0].text.to_uppercase().contains("FIRST PAGE"), "{:?}", document.pages);
+    assert!(document.pages[1].text.to_uppercase().contains("SIGNATURE"), "{:?}", document.pages);
+
+    let limited = with_tools(ExtractLimits { max_pages: 1, ..ExtractLimits::default() });
+    let err = refused(&limited, "image/tiff", tiff).await;
+    assert_invalid(&err, "the TIFF has more than the limit of 1 pages");
+}
+
 // ---------------------------------------------------------------------------------------
 // DOCX, HTML, text
 // ---------------------------------------------------------------------------------------
@@ -477,6 +573,31 @@ async fn an_encrypted_pdf_is_refused() {
         let err = refused(&extractor, "application/pdf", bytes.clone()).await;
         assert_invalid(&err, "the PDF is encrypted");
     }
+}
+
+#[tokio::test]
+async fn a_pdf_encrypted_with_an_empty_user_password_is_read() {
+    // Permissions-only protection: anyone may open it, so its text is readable.
+    let mut doc = Document::load_mem(&text_pdf(&[&["Open to all"]])).expect("loads");
+    doc.trailer.set(
+        "ID",
+        vec![
+            Object::string_literal(b"fedcba9876543210".to_vec()),
+            Object::string_literal(b"fedcba9876543210".to_vec()),
+        ],
+    );
+    let version = lopdf::EncryptionVersion::V2 {
+        document: &doc,
+        owner_password: "owner",
+        user_password: "",
+        key_length: 128,
+        permissions: lopdf::Permissions::PRINTABLE,
+    };
+    let state = lopdf::EncryptionState::try_from(version).expect("encryption state");
+    doc.encrypt(&state).expect("encrypts");
+    let bytes = save(&mut doc);
+    let document = extract(&without_tools(ExtractLimits::default()), "application/pdf", bytes).await;
+    assert_eq!(document.pages[0].text, "Open to all");
 }
 
 #[tokio::test]

@@ -123,7 +123,7 @@ async fn ingestion_survives_twenty_sigkills_without_loss_or_duplicates() {
         &config,
         format!(
             "data_dir = '{}'\nmodel_dir = '{models}'\n[auth]\njwt_secret = 'crash-test-signing-key-0123456789abcdef'\n\
-             [storage]\nlease_secs = 2\nworkers = 2\nmax_attempts = 50\n",
+             [storage]\nlease_secs = 2\nworkers = 2\nembed_threads = 1\nmax_attempts = 50\n",
             dir.path().join("data").display()
         ),
     )

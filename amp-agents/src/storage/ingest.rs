@@ -26,6 +26,25 @@ pub const INGEST_FILE: &str = "ingest_file";
 /// How often embedding progress is written, at most.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
+/// Times each stage of one file into `amp_ingest_stage_seconds{stage}`, so operators (and
+/// the ingestion bench) see where the time goes.
+struct StageClock {
+    stage: &'static str,
+    since: Instant,
+}
+
+impl StageClock {
+    fn start(stage: &'static str) -> Self {
+        StageClock { stage, since: Instant::now() }
+    }
+
+    /// Ends the current stage and starts `next`.
+    fn next(&mut self, next: &'static str) {
+        metrics::histogram!("amp_ingest_stage_seconds", "stage" => self.stage).record(self.since.elapsed());
+        *self = StageClock::start(next);
+    }
+}
+
 /// The lease a worker holds on one job.
 pub(crate) struct Lease<'a> {
     queue: &'a dyn JobQueue,
@@ -59,6 +78,12 @@ impl Storage {
             Some(file) => self.ingest(file, &lease).await,
             None => Ok(Outcome::Failed("the job names no file".to_owned())),
         };
+        let result = match &outcome {
+            Ok(Outcome::Done) => "done",
+            Ok(Outcome::Failed(_)) => "failed",
+            Ok(Outcome::Retry(_)) | Err(_) => "retried",
+        };
+        metrics::counter!("amp_ingest_jobs_total", "outcome" => result).increment(1);
         let reported = match outcome {
             Ok(Outcome::Done) => self.queue.complete(job.id, job.attempts).await,
             Ok(Outcome::Failed(reason)) => {
@@ -125,6 +150,7 @@ impl Storage {
             return Ok(Outcome::Failed("the original bytes were not kept; upload the file again".into()));
         };
         lease.hold().await?;
+        let mut clock = StageClock::start("scanning");
         self.set_status(&mut file, FileStatus::Scanning).await?;
         let bytes = match self.read_original(&file, &key).await {
             Ok(bytes) => bytes,
@@ -155,6 +181,7 @@ impl Storage {
             }
         }
 
+        clock.next("extracting");
         self.set_status(&mut file, FileStatus::Extracting).await?;
         let extraction = self.extractor.extract(&file.media_type, bytes);
         let document = match tokio::time::timeout(self.settings.extraction_timeout, extraction).await {
@@ -177,6 +204,7 @@ impl Storage {
         }
         let total = u32::try_from(document.pages.len()).unwrap_or(u32::MAX);
         let pages = total.saturating_sub(u32::try_from(document.unreadable_pages.len()).unwrap_or(0));
+        clock.next("chunking");
         self.set_status(&mut file, FileStatus::Chunking { pages, total }).await?;
         let chunker = self.chunker.clone();
         let (text, chunks) = tokio::task::spawn_blocking(move || chunker.split_document(id, &document))
@@ -193,8 +221,10 @@ impl Storage {
         self.blobs
             .put(&self.processed_key(&file, "text.txt")?, Bytes::from(text), Some("text/plain"))
             .await?;
+        clock.next("embedding");
         self.embed(&mut file, &chunks, lease).await?;
 
+        clock.next("indexing");
         self.set_status(&mut file, FileStatus::Indexing).await?;
         lease.hold().await?;
         if let Err(err) = self.stores.files.insert_chunks(chunks).await {
@@ -204,6 +234,7 @@ impl Storage {
         }
         lease.hold().await?;
         self.set_status(&mut file, FileStatus::Ready).await?;
+        clock.next("ready");
         Ok(Outcome::Done)
     }
 
@@ -239,6 +270,9 @@ impl Storage {
                 .map(|(chunk, vector)| VectorEntry { chunk: chunk.id, file: file.id, visibility, vector })
                 .collect();
             self.vectors.upsert(entries).await?;
+            let pieces: u64 = part.iter().map(|c| u64::from(c.token_count)).sum();
+            metrics::counter!("amp_ingest_passages_total").increment(part.len() as u64);
+            metrics::counter!("amp_ingest_word_pieces_total").increment(pieces);
             done += u32::try_from(part.len()).unwrap_or(u32::MAX);
             if reported.elapsed() >= PROGRESS_EVERY && done < total {
                 lease.hold().await?;

@@ -18,6 +18,10 @@ pub struct StorageConfig {
     pub allowed_media_types: Vec<String>,
     /// Files processed in parallel by this process. Default 2.
     pub workers: usize,
+    /// Threads the local embedder computes with; 0 (the default) uses every core, which is
+    /// what bounds ingestion speed. Use 1 on a machine busy with other work (two threads
+    /// under contention are slower than one).
+    pub embed_threads: usize,
     /// Attempts per file before it is failed for good. Default 3.
     pub max_attempts: u32,
     /// How long a worker holds a file before another process may take it over; the worker
@@ -43,6 +47,7 @@ impl Default for StorageConfig {
             vector_index: VectorIndexKind::Auto,
             allowed_media_types: Vec::new(),
             workers: 2,
+            embed_threads: 0,
             max_attempts: 3,
             lease_secs: 60,
             upload_url_ttl_secs: 900,
@@ -55,6 +60,14 @@ impl Default for StorageConfig {
 }
 
 impl StorageConfig {
+    /// The local embedder's threads: `embed_threads`, or every core when it is 0.
+    pub fn embedder_threads(&self) -> usize {
+        match self.embed_threads {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        }
+    }
+
     /// Checks values that parse but make no sense, naming the key.
     pub fn validate(&self) -> Result<()> {
         let positive = [
@@ -73,6 +86,9 @@ impl StorageConfig {
             if value == 0 {
                 return Err(Error::invalid_input(format!("config: {key}: must be positive")));
             }
+        }
+        if self.embed_threads > 64 {
+            return Err(Error::invalid_input("config: storage.embed_threads: at most 64"));
         }
         if self.workers > 64 {
             return Err(Error::invalid_input("config: storage.workers: at most 64"));

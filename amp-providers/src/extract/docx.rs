@@ -146,7 +146,8 @@ fn document_text(xml: &str) -> Result<Vec<String>> {
     let mut page_starts: Vec<usize> = Vec::new();
     // Depth inside an unseen element, 0 when outside one.
     let mut unseen = 0usize;
-    let mut in_run = false;
+    // Runs open (a text box inside a drawing puts runs inside a run).
+    let mut runs = 0usize;
     let mut run_hidden = false;
     let mut in_run_properties = false;
     let mut in_text = false;
@@ -161,10 +162,10 @@ fn document_text(xml: &str) -> Result<Vec<String>> {
             Event::Start(e) => match e.local_name().as_ref() {
                 name if is_unseen(name) => unseen = 1,
                 "r" => {
-                    in_run = true;
+                    runs += 1;
                     run_hidden = false;
                 }
-                "rPr" if in_run => in_run_properties = true,
+                "rPr" if runs > 0 => in_run_properties = true,
                 "t" => in_text = true,
                 "tc" => cells += 1,
                 "tbl" => out.push_str("\n\n"),
@@ -175,7 +176,7 @@ fn document_text(xml: &str) -> Result<Vec<String>> {
                     run_hidden =
                         attribute(&e, "val").is_none_or(|v| !matches!(v.as_str(), "0" | "false" | "off"));
                 }
-                _ if !in_run || run_hidden => {}
+                _ if runs == 0 || run_hidden => {}
                 "tab" => out.push('\t'),
                 "br" if attribute(&e, "type").as_deref() == Some("page") => out.push_str("\n\n"),
                 "br" | "cr" => out.push('\n'),
@@ -184,7 +185,10 @@ fn document_text(xml: &str) -> Result<Vec<String>> {
                 _ => {}
             },
             Event::End(e) => match e.local_name().as_ref() {
-                "r" => in_run = false,
+                "r" => {
+                    runs = runs.saturating_sub(1);
+                    run_hidden = false;
+                }
                 "rPr" => in_run_properties = false,
                 "t" => in_text = false,
                 "p" if cells > 0 => out.push(' '),

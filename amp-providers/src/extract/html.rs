@@ -5,13 +5,26 @@
 //! scripts, styles, templates, `noscript` fallbacks, and elements hidden with the `hidden`
 //! attribute, `aria-hidden="true"` or an inline `display:none` / `visibility:hidden`.
 //! Block elements become line breaks (paragraph-like ones blank lines), table cells tabs.
+//!
+//! html5ever's tree builder takes time quadratic in how deeply elements nest (each start
+//! tag looks through the stack of open elements), and it cannot be interrupted, so a few
+//! megabytes of `<div><div>…` would keep a thread busy for hours after the extraction
+//! timed out. Nesting is therefore estimated with a cheap scan first, and a document
+//! nested deeper than [`MAX_DEPTH`] is refused, as browsers cap it too.
 
+use amp_core::{Error, Result};
 use scraper::{Html, Node};
 
 use super::text::tidy_layout;
 
+/// Deepest element nesting accepted. Real pages stay within a few hundred.
+pub(super) const MAX_DEPTH: usize = 1_000;
+
 /// The visible text of an HTML document, whitespace made regular.
-pub(super) fn visible_text(html: &str) -> String {
+pub(super) fn visible_text(html: &str) -> Result<String> {
+    if nesting_depth(html, MAX_DEPTH) > MAX_DEPTH {
+        return Err(Error::invalid_input(format!("the HTML nests elements more than {MAX_DEPTH} deep")));
+    }
     let document = Html::parse_document(html);
     let mut out = TextSink::default();
     let root = document.tree.root();
@@ -39,7 +52,148 @@ pub(super) fn visible_text(html: &str) -> String {
             }
         };
     }
-    tidy_layout(&out.text)
+    Ok(tidy_layout(&out.text))
+}
+
+/// How deeply the elements of `html` nest, as a tree builder would see it, counted up to
+/// just past `cap`. Elements that cannot hold others (`br`, `img`…) or whose end tag is
+/// optional (`p`, `li`, `td`…, closed by their next sibling) do not add to it; the content
+/// of `script`, `style` and the like is text; comments are skipped; `<x/>` opens an element
+/// except inside `svg` or `math`, where it is empty, as in a real parser.
+fn nesting_depth(html: &str, cap: usize) -> usize {
+    let lower = html.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let (mut depth, mut deepest, mut foreign) = (0usize, 0usize, 0usize);
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|&b| b == b'<') {
+        at += offset + 1;
+        if bytes[at..].starts_with(b"!--") {
+            match find(bytes, at + 3, b"-->") {
+                Some(end) => at = end + 3,
+                None => break,
+            }
+            continue;
+        }
+        let closing = bytes.get(at) == Some(&b'/');
+        let name_start = if closing { at + 1 } else { at };
+        let name_len =
+            bytes[name_start..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'-').count();
+        if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = &lower[name_start..name_start + name_len];
+        let Some(end) = tag_end(bytes, name_start + name_len) else {
+            break;
+        };
+        let self_closing = bytes[end - 1] == b'/';
+        at = end + 1;
+        let nests = !is_void(name) && !has_optional_end(name);
+        if closing {
+            if matches!(name, "svg" | "math") {
+                foreign = foreign.saturating_sub(1);
+            }
+            if nests {
+                depth = depth.saturating_sub(1);
+            }
+            continue;
+        }
+        if self_closing && foreign > 0 {
+            continue;
+        }
+        if matches!(
+            name,
+            "script" | "style" | "textarea" | "title" | "xmp" | "iframe" | "noembed" | "noframes"
+        ) {
+            let mut closing_tag = b"</".to_vec();
+            closing_tag.extend_from_slice(name.as_bytes());
+            match find(bytes, at, &closing_tag) {
+                Some(close) => at = close,
+                None => break,
+            }
+            continue;
+        }
+        if matches!(name, "svg" | "math") && !self_closing {
+            foreign += 1;
+        }
+        if nests {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if deepest > cap {
+                break;
+            }
+        }
+    }
+    deepest
+}
+
+/// Where the tag whose name ends at `from` ends (its `>`), skipping quoted attribute values.
+fn tag_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut quote = None;
+    for (i, &b) in bytes.iter().enumerate().skip(from) {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if b == q => quote = None,
+            (None, b'>') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn find(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| from + i)
+}
+
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "param"
+            | "source"
+            | "track"
+            | "wbr"
+            | "keygen"
+            | "frame"
+            | "basefont"
+            | "bgsound"
+            | "image"
+    )
+}
+
+fn has_optional_end(name: &str) -> bool {
+    matches!(
+        name,
+        "html"
+            | "head"
+            | "body"
+            | "p"
+            | "li"
+            | "dt"
+            | "dd"
+            | "option"
+            | "optgroup"
+            | "tr"
+            | "td"
+            | "th"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "colgroup"
+            | "caption"
+            | "rb"
+            | "rt"
+            | "rp"
+            | "rtc"
+    )
 }
 
 /// Whether a node's subtree is left out of the text.
@@ -211,16 +365,38 @@ mod tests {
             <p>line<br>break</p><pre>keep
   lines</pre></body></html>"#;
         assert_eq!(
-            visible_text(html),
+            visible_text(html).unwrap(),
             "Café & Bar\n\nFirst paragraph continues here.\n\none\ntwo <3\n\nName\tAge\nAnn\t42\n\n\
              line\nbreak\n\nkeep\nlines"
         );
     }
 
     #[test]
-    fn deep_nesting_does_not_overflow_the_stack() {
-        let depth = 50_000;
+    fn deep_nesting_within_the_cap_is_read_without_recursion() {
+        let depth = MAX_DEPTH / 2;
         let html = format!("{}deep{}", "<div><span>".repeat(depth), "</span></div>".repeat(depth));
-        assert_eq!(visible_text(&html), "deep");
+        assert_eq!(visible_text(&html).unwrap(), "deep");
+    }
+
+    #[test]
+    fn nesting_past_the_cap_is_refused_quickly() {
+        let html = "<div>".repeat(200_000);
+        let started = std::time::Instant::now();
+        let err = visible_text(&html).unwrap_err();
+        assert!(err.to_string().contains("more than 1000 deep"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // `<div/>` is no empty element in HTML: it opens a div all the same.
+        assert!(visible_text(&"<div/>".repeat(5_000)).is_err());
+    }
+
+    #[test]
+    fn nesting_is_estimated_as_a_parser_sees_it() {
+        assert_eq!(nesting_depth("<div><p>a<p>b<ul><li>x<li>y</ul></div>", 100), 2);
+        assert_eq!(nesting_depth("<b>one</b><i>two</i><br><img src='a>b'>", 100), 1);
+        assert_eq!(nesting_depth("<!-- <div><div> --><script>if (a<b) { '<div>' }</script><div>", 100), 1);
+        let icons = format!("<svg>{}</svg><span>x</span>", "<path d='M0 0'/>".repeat(5_000));
+        assert_eq!(nesting_depth(&icons, 100), 1);
+        assert_eq!(nesting_depth("a < b and c<d", 100), 0);
+        assert_eq!(nesting_depth(&"<span>".repeat(500), 100), 101);
     }
 }

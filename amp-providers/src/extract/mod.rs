@@ -1,4 +1,4 @@
-//! [`Extractor`](amp_core::Extractor) backends: text out of documents.
+//! [`Extractor`] backends: text out of documents.
 //!
 //! [`DocumentExtractor`] reads every type in [`SUPPORTED_MEDIA_TYPES`]:
 //!
@@ -225,7 +225,7 @@ impl DocumentExtractor {
             Format::Html => {
                 blocking("HTML", move || {
                     let html = text::decode(&bytes)?;
-                    Ok(ExtractedDocument::unpaged(html::visible_text(&html), "html"))
+                    Ok(ExtractedDocument::unpaged(html::visible_text(&html)?, "html"))
                 })
                 .await
             }

@@ -85,6 +85,7 @@ impl PageRenderer {
         dpi: u32,
         max_pixels: u64,
     ) -> Result<RenderedPage, ToolFailure> {
+        // Written next to the document, in its private directory.
         let root = pdf.with_extension(format!("p{number}"));
         let mut path = root.clone().into_os_string();
         path.push(".png");

@@ -31,7 +31,8 @@ struct PageLayer {
     text: String,
     /// Whether poppler should read it again (poor decoding, forms, undecodable fonts).
     recheck: bool,
-    /// Whether it draws something that may be text in an image.
+    /// Whether it draws something OCR may read: images, paths, or text in fonts no one
+    /// could decode.
     paints: bool,
     /// Its displayed size in points, for rendering.
     size: Option<(f64, f64)>,
@@ -82,25 +83,20 @@ pub(super) async fn extract(
     }
 
     let mut unreadable = Vec::new();
-    for (index, page) in pages.iter().enumerate() {
-        let number = index as u32 + 1;
-        let poppler = Some(&rechecked[index]).filter(|t| page.recheck && !t.is_empty());
-        let text = match poppler {
-            Some(text) => {
-                sources.pdftotext = true;
-                text.clone()
-            }
-            None => {
-                if !page.text.is_empty() {
-                    sources.pdf = true;
-                }
-                page.text.clone()
-            }
+    let mut sizes = Vec::with_capacity(pages.len());
+    for ((number, page), rechecked) in (1..).zip(pages).zip(rechecked) {
+        let text = if page.recheck && !rechecked.is_empty() {
+            sources.pdftotext = true;
+            rechecked
+        } else {
+            sources.pdf |= !page.text.is_empty();
+            page.text
         };
-        texts.push(text);
-        if texts[index].is_empty() && page.paints {
+        if text.is_empty() && page.paints {
             unreadable.push(number);
         }
+        texts.push(text);
+        sizes.push(page.size);
     }
 
     if let (Some(ocr), Some(renderer)) = (&tools.ocr, &tools.renderer)
@@ -108,16 +104,16 @@ pub(super) async fn extract(
     {
         let mut still_unreadable = Vec::new();
         for number in unreadable {
-            let page = &pages[number as usize - 1];
+            let index = number as usize - 1;
             let text = match temp_copy(&mut file, &bytes).await {
-                Some(path) => ocr_page(ocr, renderer, &path, number, page.size, limits).await,
+                Some(path) => ocr_page(ocr, renderer, &path, number, sizes[index], limits).await,
                 None => String::new(),
             };
             if text.is_empty() {
                 still_unreadable.push(number);
             } else {
                 sources.ocr = true;
-                texts[number as usize - 1] = text;
+                texts[index] = text;
             }
         }
         unreadable = still_unreadable;
@@ -356,7 +352,7 @@ fn read_layer(
                     || scan.undecodable > 0
                     || scan.truncated
                     || (scan.shows > 0 && text.is_empty());
-                PageLayer { text, recheck, paints: scan.paints, size }
+                PageLayer { text, recheck, paints: scan.paints || scan.shows > 0, size }
             }
             Err(lopdf::Error::Decompress(DecompressError::MemoryLimitExceeded { .. })) => {
                 return Err(LayerFailure::Refused(Error::invalid_input(format!(
@@ -402,7 +398,7 @@ fn load(bytes: &[u8], max: usize, rebuild: bool) -> std::result::Result<Document
                 "a stream in the PDF inflates to more than the limit of {max} bytes"
             ))))
         }
-        Err(_) if memchr(bytes, b"/Encrypt") => Err(encrypted()),
+        Err(_) if contains(bytes, b"/Encrypt") => Err(encrypted()),
         Err(e) => Err(LayerFailure::Broken(format!("the PDF could not be read: {e}"))),
     }
 }
@@ -411,6 +407,6 @@ fn encrypted() -> LayerFailure {
     LayerFailure::Refused(Error::invalid_input("the PDF is encrypted; upload a copy without a password"))
 }
 
-fn memchr(haystack: &[u8], needle: &[u8]) -> bool {
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

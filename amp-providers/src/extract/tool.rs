@@ -189,15 +189,18 @@ impl std::io::Read for ReadPipe {
     }
 }
 
-/// A private temporary copy of a document, for tools that need a seekable file; removed
-/// when dropped.
+/// A private temporary copy of a document, for tools that need a seekable file, in a
+/// directory only this user can enter (the tools write their output next to it); both are
+/// removed when dropped.
 #[derive(Debug)]
 pub(super) struct TempFile {
+    dir: PathBuf,
     path: PathBuf,
 }
 
 impl TempFile {
-    /// Writes `bytes` to a new file only this user can read, in the system's temp dir.
+    /// Writes `bytes` to `document.{extension}` in a new private directory under the
+    /// system's temp dir.
     pub(super) async fn create(bytes: &[u8], extension: &str) -> std::io::Result<TempFile> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = std::time::SystemTime::now()
@@ -205,24 +208,25 @@ impl TempFile {
             .map(|d| d.subsec_nanos())
             .unwrap_or_default();
         let name = format!(
-            "amp-extract-{}-{}-{nanos:08x}.{extension}",
+            "amp-extract-{}-{}-{nanos:08x}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let path = std::env::temp_dir().join(name);
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create_new(true);
+        let dir = std::env::temp_dir().join(name);
+        let mut builder = tokio::fs::DirBuilder::new();
         #[cfg(unix)]
-        options.mode(0o600);
-        let mut file = options.open(&path).await?;
-        // From here on the file exists: the guard removes it even if writing fails.
-        let guard = TempFile { path };
+        builder.mode(0o700);
+        // Fails if the name exists: never write into a directory someone else prepared.
+        builder.create(&dir).await?;
+        // From here on the directory exists: the guard removes it even if writing fails.
+        let guard = TempFile { path: dir.join(format!("document.{extension}")), dir };
+        let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&guard.path).await?;
         file.write_all(bytes).await?;
         file.flush().await?;
         Ok(guard)
     }
 
-    /// Where the file is.
+    /// Where the copy is.
     pub(super) fn path(&self) -> &Path {
         &self.path
     }
@@ -230,6 +234,6 @@ impl TempFile {
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

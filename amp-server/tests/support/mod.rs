@@ -40,6 +40,8 @@ pub async fn state_in(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)
     let mut config = AmpConfig { data_dir: dir.to_owned(), ..AmpConfig::default() };
     config.server.shutdown_grace_secs = 1;
     config.auth.jwt_secret = Some(amp_core::Secret::new("server-test-signing-key-0123456789"));
+    // Tests share the cores: one embedder thread holds its speed under contention.
+    config.storage.embed_threads = 1;
     // scripts/test.sh fetches the local models there; without it uploads fail as unavailable.
     if let Some(models) = std::env::var_os("AMP_MODEL_DIR") {
         config.model_dir = models.into();
