@@ -24,9 +24,9 @@
 
 #![warn(missing_docs)]
 
+mod backends;
 pub mod error;
 pub mod extract;
-mod backends;
 mod metrics;
 pub mod routes;
 pub mod serve;

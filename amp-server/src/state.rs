@@ -168,7 +168,8 @@ async fn search_agents(
     session: &SessionAgent,
     data_sources: DataSources,
 ) -> amp_core::Result<(Storage, Context, Option<Arc<LocalBlobStore>>)> {
-    let options = LocalEmbedderOptions::new(&config.model_dir).with_intra_threads(config.storage.embedder_threads());
+    let options =
+        LocalEmbedderOptions::new(&config.model_dir).with_intra_threads(config.storage.embedder_threads());
     let embedder: Arc<dyn Embedder> = Arc::new(LazyLocalEmbedder::new(options.clone()));
     let chunker = match HuggingFaceTokenizer::from_file(&options.tokenizer_path()) {
         Ok(tokenizer) => Chunker::new(Arc::new(tokenizer), embedder.max_input_tokens()),

@@ -158,8 +158,17 @@ async fn presigned_uploads_to_the_local_store_process_and_refuse_what_was_not_si
     let (_, still) = call_as(&app, Method::GET, &format!("/files/{id}/status"), &alice, None).await;
     assert_eq!(still["status"]["state"], "pending", "refused uploads store nothing: {still}");
 
-    assert_eq!(put("text/plain", text.clone(), url).await, StatusCode::OK);
+    assert_eq!(put("text/plain", text.clone(), url.clone()).await, StatusCode::OK);
     assert_eq!(processed(&app, &alice, &id).await["status"]["state"], "ready");
+    // The URL is still within its lifetime, but it delivered once: swapping the scanned
+    // bytes for others is refused and the kept bytes stay.
+    let swapped: Vec<u8> = text.iter().map(|b| b.to_ascii_uppercase()).collect();
+    assert_eq!(put("text/plain", swapped, url).await, StatusCode::CONFLICT);
+    let auth = format!("Bearer {alice}");
+    let (status, _, kept) =
+        request_raw(&app, Method::GET, &format!("/files/{id}/content"), &[("authorization", &auth)], "")
+            .await;
+    assert_eq!((status, kept.as_ref()), (StatusCode::OK, text.as_slice()));
     let (status, body) = call_as(&app, Method::POST, &format!("/files/{id}/complete"), &alice, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "completing twice is harmless: {body}");
 
@@ -219,7 +228,7 @@ async fn presigned_uploads_to_s3_go_straight_to_the_bucket() {
     let pdf = text_pdf(&PAGES);
     let good = announce(&app, &alice, "bucket.pdf", "application/pdf", pdf.len()).await;
     let id = good["file"]["id"].as_str().unwrap().to_owned();
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
     let mut put = client.put(good["upload"]["url"].as_str().unwrap()).body(pdf.clone());
     for (name, value) in good["upload"]["headers"].as_object().unwrap() {
         put = put.header(name, value.as_str().unwrap());
@@ -234,6 +243,19 @@ async fn presigned_uploads_to_s3_go_straight_to_the_bucket() {
         request_raw(&app, Method::GET, &format!("/files/{id}/content"), &[("authorization", &auth)], "")
             .await;
     assert_eq!((status, body.as_ref()), (StatusCode::OK, pdf.as_slice()));
+    // Using the URL again writes only the staging object: what was scanned and processed
+    // is what is served.
+    // Same length, other bytes: the URL signs the exact size.
+    let swapped: Vec<u8> = pdf.iter().map(|b| b.to_ascii_uppercase()).collect();
+    let mut again = client.put(good["upload"]["url"].as_str().unwrap()).body(swapped);
+    for (name, value) in good["upload"]["headers"].as_object().unwrap() {
+        again = again.header(name, value.as_str().unwrap());
+    }
+    let _ = again.send().await.unwrap();
+    let (_, _, body) =
+        request_raw(&app, Method::GET, &format!("/files/{id}/content"), &[("authorization", &auth)], "")
+            .await;
+    assert_eq!(body.as_ref(), pdf.as_slice(), "the kept bytes are the completed ones");
 
     // The bucket refuses a body the URL was not signed for.
     let other = announce(&app, &alice, "other.pdf", "application/pdf", pdf.len()).await;
@@ -463,4 +485,34 @@ async fn deleting_a_workspace_removes_its_files_and_conversations_and_hands_back
         found["results"].as_array().unwrap().iter().all(|r| r["file"] != team_file["id"]),
         "nothing of the deleted file is found: {found}"
     );
+}
+
+#[tokio::test]
+async fn downloads_wait_for_processing_and_never_become_programs() {
+    let closed = format!("tcp://127.0.0.1:{}", support::free_port());
+    let t = test_app_with(|c| c.storage.scanner.clamd = Some(closed)).await;
+    let app = amp_server::router(t.state.clone());
+    let alice = person(&app, "alice@example.test").await;
+    let (_, file) = post_file(&app, &alice, "setup.bat", "text/plain", b"echo unscanned".to_vec()).await;
+    let id = file["id"].as_str().unwrap();
+    let auth = format!("Bearer {alice}");
+    let (status, _, _) =
+        request_raw(&app, Method::GET, &format!("/files/{id}/content"), &[("authorization", &auth)], "")
+            .await;
+    assert_eq!(status, StatusCode::CONFLICT, "not served before it is scanned clean");
+
+    let open = test_app_with(|_| {}).await;
+    let app = amp_server::router(open.state.clone());
+    let alice = person(&app, "alice@example.test").await;
+    let (_, file) = post_file(&app, &alice, "setup.bat", "text/plain", b"echo hello".to_vec()).await;
+    let id = file["id"].as_str().unwrap();
+    assert_eq!(processed(&app, &alice, id).await["status"]["state"], "ready");
+    let auth = format!("Bearer {alice}");
+    let (status, headers, _) =
+        request_raw(&app, Method::GET, &format!("/files/{id}/content"), &[("authorization", &auth)], "")
+            .await;
+    assert_eq!(status, StatusCode::OK);
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.contains("setup.bat.txt"), "saved as text, not as a program: {disposition}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
 }

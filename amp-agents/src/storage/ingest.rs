@@ -312,7 +312,7 @@ impl Storage {
     pub(crate) async fn set_status(&self, file: &mut FileMeta, status: FileStatus) -> Result<()> {
         file.status = status;
         file.updated_at = now();
-        self.stores.files.update_file(file).await.map_err(|err| {
+        self.stores.files.update_processing(file).await.map_err(|err| {
             if err.kind() == ErrorKind::NotFound {
                 Error::conflict(format!("file {} was deleted while it was processed", file.id))
             } else {

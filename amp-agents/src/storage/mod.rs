@@ -54,6 +54,9 @@ use crate::session::SessionAgent;
 pub const MEDIA_TYPES: &[&str] =
     &["text/plain", "text/markdown", "text/csv", "application/json", HTML, PDF, DOCX, PNG, JPEG, TIFF];
 
+/// Validations that scan at once (each holds its file in memory for the scanner).
+const MAX_VALIDATIONS_SCANNING: usize = 4;
+
 /// Most files one `upload-urls` request may announce.
 pub const MAX_FILES_PER_REQUEST: usize = 20;
 
@@ -112,6 +115,8 @@ pub struct Storage {
     settings: Arc<Settings>,
     /// Wakes an idle worker of this process when a job is queued here.
     wake: Arc<Notify>,
+    /// Bounds the validations scanning at once: each holds a whole file in memory.
+    validating: Arc<tokio::sync::Semaphore>,
 }
 
 /// A direct upload's result: the file, and whether it is new (`false`: the same bytes
@@ -219,6 +224,7 @@ impl Storage {
             chunker,
             settings: Arc::new(settings),
             wake: Arc::new(Notify::new()),
+            validating: Arc::new(tokio::sync::Semaphore::new(MAX_VALIDATIONS_SCANNING)),
         })
     }
 
@@ -304,7 +310,7 @@ impl Storage {
             if !file.status.is_in_progress() || tokio::time::Instant::now() >= deadline {
                 return Ok(file);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
@@ -325,6 +331,11 @@ impl Storage {
         self.settings.policy.check_size(spooled.size)?;
         self.settings.policy.check_bytes(&accepted, &spooled.head, spooled.size)?;
         if let Some(scanner) = &self.scanner {
+            let _permit = self
+                .validating
+                .acquire()
+                .await
+                .map_err(|_| Error::unavailable("the server is shutting down"))?;
             let bytes = tokio::fs::read(&spooled.path)
                 .await
                 .map_err(|e| Error::internal("reading a spooled upload", e))?;
@@ -381,9 +392,12 @@ impl Storage {
         for (accepted, size) in checked {
             let file = self.new_file(principal, workspace, accepted, size, None);
             self.stores.files.create_file(file.clone()).await?;
-            let key = file.blob_key.clone().ok_or_else(|| Error::bug("a new file has no blob key"))?;
             let constraints = UploadConstraints { media_type: file.media_type.clone(), max_bytes: size };
-            let upload = self.blobs.presign_upload(&key, &constraints, self.settings.upload_url_ttl).await?;
+            // The URL writes a staging object: the kept bytes are only ever the ones the
+            // file was completed with.
+            let staging = staging_key(&file).ok_or_else(|| Error::bug("a new file has no staging key"))?;
+            let upload =
+                self.blobs.presign_upload(&staging, &constraints, self.settings.upload_url_ttl).await?;
             urls.push(UploadUrl { file, upload });
         }
         Ok(urls)
@@ -399,9 +413,11 @@ impl Storage {
         self.finish_upload(file).await
     }
 
-    /// Completes the upload to `key` that a URL this store signed was used for: the local
-    /// blob store's own upload endpoint calls this once the bytes are in.
-    pub async fn complete_signed(&self, key: &BlobKey) -> Result<FileMeta> {
+    /// Whether a URL this store signed for `key` may still deliver bytes: its file must be
+    /// announced and not yet complete. The local blob store's own upload endpoint asks
+    /// before it stores anything, so a URL used once (or one whose file was deleted) stores
+    /// nothing more.
+    pub async fn accepts_signed_upload(&self, key: &BlobKey) -> Result<FileMeta> {
         let id: FileId = key
             .as_str()
             .rsplit('/')
@@ -409,25 +425,49 @@ impl Storage {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| Error::not_found(format!("upload {key}")))?;
         match self.stores.files.get_file(id).await? {
-            Some(file) if file.blob_key.as_ref() == Some(key) => self.finish_upload(file).await,
+            Some(file) if staging_key(&file).as_ref() == Some(key) => {
+                if file.status == FileStatus::Pending {
+                    Ok(file)
+                } else {
+                    Err(Error::conflict(format!("file {id} was uploaded already")))
+                }
+            }
             _ => Err(Error::not_found(format!("upload {key}"))),
         }
     }
 
+    /// Completes the upload to `key` that a URL this store signed was used for: the local
+    /// blob store's own upload endpoint calls this once the bytes are in.
+    pub async fn complete_signed(&self, key: &BlobKey) -> Result<FileMeta> {
+        let file = self.accepts_signed_upload(key).await?;
+        self.finish_upload(file).await
+    }
+
+    /// Moves a presigned upload's bytes from where the URL wrote them to where the file
+    /// keeps them, hashing them on the way, and queues the file. The URL can be used again
+    /// until it expires, but only to write the staging object, which is never served or
+    /// processed once the file is complete.
     async fn finish_upload(&self, mut file: FileMeta) -> Result<FileMeta> {
         if file.status != FileStatus::Pending {
             return Ok(file); // completed already: answering twice is harmless
         }
         let key = file.blob_key.clone().ok_or_else(|| Error::bug("a pending file has no blob key"))?;
-        let Some(meta) = self.blobs.head(&key).await? else {
+        let staging = staging_key(&file).ok_or_else(|| Error::bug("a pending file has no staging key"))?;
+        let Some(meta) = self.blobs.head(&staging).await? else {
             return Err(Error::conflict(format!("file {}: no bytes were uploaded yet", file.id)));
         };
         if let Err(err) = self.settings.policy.check_size(meta.size_bytes) {
-            self.blobs.delete(&key).await?;
+            self.blobs.delete(&staging).await?;
             self.set_status(&mut file, FileStatus::Failed { reason: err.public_message() }).await?;
             return Err(err);
         }
-        file.size_bytes = meta.size_bytes;
+        let body = self.blobs.get_stream(&staging).await?;
+        let spooled = spool::receive(&self.settings.spool, body, self.settings.policy.max_bytes).await?;
+        self.blobs.put_file(&key, &spooled.path, Some(&file.media_type)).await?;
+        self.blobs.delete(&staging).await?;
+        file.size_bytes = spooled.size;
+        file.sha256 = Some(spooled.sha256.clone());
+        drop(spooled);
         self.enqueue(&mut file).await?;
         self.announce_created(file.owner, None, &file).await;
         Ok(file)
@@ -458,19 +498,34 @@ impl Storage {
     }
 
     /// The original bytes of a file the caller may read, as a stream, with its record.
+    /// Only a `ready` file is served (with a scanner configured, that means scanned clean);
+    /// one still in processing is `Conflict`; a failed one is served only when no scanner
+    /// is configured, since its bytes may never have been scanned, and an infected one
+    /// never (its bytes are deleted).
     pub async fn content(&self, principal: &Principal, id: FileId) -> Result<(FileMeta, ByteStream)> {
         let file = self.files.get(principal, id).await?;
-        let Some(key) = file.blob_key.clone().filter(|_| file.status != FileStatus::Pending) else {
+        let servable = match &file.status {
+            FileStatus::Ready => true,
+            FileStatus::Failed { .. } => self.scanner.is_none(),
+            FileStatus::Pending => false,
+            _ => return Err(Error::conflict(format!("file {id} is still being processed"))),
+        };
+        let key = file.blob_key.clone().filter(|_| servable);
+        let Some(key) = key else {
             return Err(Error::not_found(format!("the content of file {id}")));
         };
-        if let FileStatus::Failed { .. } = file.status
-            && self.blobs.head(&key).await?.is_none()
-        {
-            // Infected files lose their bytes at once and are never served.
+        if self.blobs.head(&key).await?.is_none() {
             return Err(Error::not_found(format!("the content of file {id}")));
         }
         let stream = self.blobs.get_stream(&key).await?;
         Ok((file, stream))
+    }
+
+    /// The name a download is saved under: the file's name, with the extension of its
+    /// media type added when the name's own says otherwise (`setup.bat` sent as text
+    /// downloads as `setup.bat.txt`), so a download never turns into a program.
+    pub fn download_name(file: &FileMeta) -> String {
+        sniff::download_name(&file.name, &file.media_type)
     }
 
     /// The caller's ingestion jobs, newest first (an administrator's: everyone's).
@@ -521,6 +576,9 @@ impl Storage {
         self.blobs.delete_prefix(&self.processed_prefix(file)).await?;
         if let Some(key) = &file.blob_key {
             self.blobs.delete(key).await?;
+        }
+        if let Some(staging) = staging_key(file) {
+            self.blobs.delete(&staging).await?;
         }
         self.stores.files.delete_file(file.id).await?;
         Ok(())
@@ -610,6 +668,14 @@ impl Storage {
             tracing::warn!(error = %err, kind, "could not publish a sync event");
         }
     }
+}
+
+/// Where a presigned upload writes a file's bytes before it is complete:
+/// `…/uploads/{file}` beside the kept `…/files/{file}`.
+fn staging_key(file: &FileMeta) -> Option<BlobKey> {
+    let key = file.blob_key.as_ref()?.as_str();
+    let (place, id) = key.rsplit_once("/files/")?;
+    BlobKey::new(format!("{place}/uploads/{id}")).ok()
 }
 
 impl std::fmt::Debug for Storage {

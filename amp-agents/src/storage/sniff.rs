@@ -88,6 +88,32 @@ pub fn by_extension(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The usual extension of a media type AMP reads.
+fn extension_for(media_type: &str) -> &'static str {
+    match media_type {
+        "text/markdown" => "md",
+        "text/csv" => "csv",
+        "application/json" => "json",
+        HTML => "html",
+        PDF => "pdf",
+        DOCX => "docx",
+        PNG => "png",
+        JPEG => "jpg",
+        TIFF => "tiff",
+        _ => "txt",
+    }
+}
+
+/// `name` with the media type's extension appended unless its own already names that
+/// type.
+pub fn download_name(name: &str, media_type: &str) -> String {
+    if by_extension(name) == Some(media_type) {
+        name.to_owned()
+    } else {
+        format!("{name}.{}", extension_for(media_type))
+    }
+}
+
 /// Checks that the bytes, the declared type and the name agree: the bytes must be what the
 /// declaration says (a PDF sent as `text/plain`, a PNG sent as `application/pdf` are
 /// refused, naming both), and a known extension must name the same type (`report.txt`
@@ -129,6 +155,14 @@ mod tests {
         assert_eq!(detect(&"héllo".as_bytes()[..2]), Some("text"));
         assert_eq!(detect(b"a\0b"), None);
         assert_eq!(detect(&[0xC3, 0x28, b'a', b'b', b'c']), None);
+    }
+
+    #[test]
+    fn downloads_keep_an_extension_that_matches_their_type() {
+        assert_eq!(download_name("report.pdf", PDF), "report.pdf");
+        assert_eq!(download_name("setup.bat", "text/plain"), "setup.bat.txt");
+        assert_eq!(download_name("notes", "text/markdown"), "notes.md");
+        assert_eq!(download_name("notes.txt", "text/plain"), "notes.txt");
     }
 
     #[test]

@@ -102,7 +102,9 @@ impl Policy {
 /// 1 to 255 characters, never `.` or `..`.
 pub(crate) fn sanitize_name(raw: &str) -> Result<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    // Control characters, and the invisible formatting ones that make `a\u{202E}txt.exe`
+    // look like `aexe.txt`.
+    let cleaned: String = last.chars().filter(|c| !c.is_control() && !is_format(*c)).collect();
     let name = cleaned.trim().trim_start_matches('.').trim();
     if name.is_empty() || raw.chars().count() > 4 * MAX_NAME_CHARS {
         return Err(Error::invalid_input(format!(
@@ -125,6 +127,12 @@ pub(crate) fn sanitize_name(raw: &str) -> Result<String> {
     Ok(name)
 }
 
+/// Unicode's invisible format characters: zero-width and bidirectional controls, and the
+/// byte-order mark.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{00AD}')
+}
+
 #[cfg(test)]
 mod tests {
     use amp_core::ErrorKind;
@@ -145,6 +153,7 @@ mod tests {
         assert_eq!(sanitize_name("C:\\Users\\ada\\report.pdf").unwrap(), "report.pdf");
         assert_eq!(sanitize_name(" no\u{7}tes.txt ").unwrap(), "notes.txt");
         assert_eq!(sanitize_name(".hidden").unwrap(), "hidden");
+        assert_eq!(sanitize_name("readme\u{202E}txt.hta").unwrap(), "readmetxt.hta");
         for bad in ["", "..", "a/", "/", "\u{1}\u{2}", "   "] {
             assert_eq!(sanitize_name(bad).unwrap_err().kind(), ErrorKind::InvalidInput, "{bad:?}");
         }

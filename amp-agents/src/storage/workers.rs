@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use amp_core::{FileStatus, JobState, Result};
+use amp_core::{ErrorKind, FileStatus, JobState, Result};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -86,8 +86,12 @@ impl Storage {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                if queue.extend(id, attempt, lease).await.is_err() {
-                    return;
+                match queue.extend(id, attempt, lease).await {
+                    Ok(()) => {}
+                    // Another worker has it, or it is finished: nothing left to renew.
+                    Err(err) if matches!(err.kind(), ErrorKind::Conflict | ErrorKind::NotFound) => return,
+                    // A store hiccup: the lease still has two thirds to run; try again.
+                    Err(err) => tracing::warn!(job = %id, error = %err, "renewing a lease failed; retrying"),
                 }
             }
         })
@@ -102,20 +106,23 @@ impl Storage {
         for mut file in self.stores.files.list_unfinished(now() - quiet, 500).await? {
             match (&file.status, file.job) {
                 (FileStatus::Pending, _) => {
-                    let stored = match &file.blob_key {
-                        Some(key) => self.blobs.head(key).await?.is_some(),
-                        None => false,
-                    };
                     let abandoned = now() - file.updated_at
                         > chrono::TimeDelta::from_std(self.settings.pending_ttl)
                             .unwrap_or(chrono::TimeDelta::MAX);
-                    if stored && (file.sha256.is_some() || abandoned) {
-                        // A direct upload whose process died after storing the bytes, or a
-                        // presigned one whose client never said it was complete.
+                    let kept = match &file.blob_key {
+                        Some(key) => self.blobs.head(key).await?.is_some(),
+                        None => false,
+                    };
+                    if kept {
+                        // A direct upload whose process died after storing the bytes.
                         self.enqueue(&mut file).await?;
                         fixed += 1;
                     } else if abandoned {
-                        self.remove(&file).await?;
+                        // A presigned upload whose client never said it was complete is
+                        // completed if its bytes came, else dropped.
+                        if self.finish_upload(file.clone()).await.is_err() {
+                            self.remove(&file).await?;
+                        }
                         fixed += 1;
                     }
                 }

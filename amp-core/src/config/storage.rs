@@ -96,6 +96,13 @@ impl StorageConfig {
         if self.upload_url_ttl_secs > 7 * 86_400 {
             return Err(Error::invalid_input("config: storage.upload_url_ttl_secs: at most 604800 (7 days)"));
         }
+        if self.pending_ttl_secs < self.upload_url_ttl_secs.saturating_add(self.lease_secs.saturating_mul(3))
+        {
+            return Err(Error::invalid_input(
+                "config: storage.pending_ttl_secs: must be at least upload_url_ttl_secs + 3 × lease_secs, so a slow \
+                 but valid presigned upload is never dropped",
+            ));
+        }
         if let BlobStoreConfig::Local { signing_key: Some(key), .. } = &self.blobs
             && key.expose().len() < 32
         {

@@ -21,6 +21,11 @@ pub trait FileStore: Send + Sync {
     /// Replaces everything but the id and owner; `NotFound` for a missing file.
     async fn update_file(&self, file: &FileMeta) -> Result<()>;
 
+    /// Writes a file's processing state (status, job, size, hash, blob key, `updated_at`)
+    /// and nothing else, so a share or rename made at the same time is kept; `NotFound` for
+    /// a missing file.
+    async fn update_processing(&self, file: &FileMeta) -> Result<()>;
+
     /// Files the filter allows, newest first.
     async fn list_files(&self, filter: &SearchFilter) -> Result<Vec<FileMeta>>;
 

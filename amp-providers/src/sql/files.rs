@@ -65,6 +65,27 @@ macro_rules! impl_file_store {
                 Ok(())
             }
 
+            async fn update_processing(&self, f: &amp_core::FileMeta) -> amp_core::Result<()> {
+                let done = sqlx::query(
+                    "UPDATE files SET status = $2, job_id = $3, size_bytes = $4, sha256 = $5, blob_key = $6, \
+                     updated_at = $7 WHERE id = $1",
+                )
+                .bind(f.id.as_uuid())
+                .bind(sqlx::types::Json(&f.status))
+                .bind(f.job.map(|j| j.as_uuid()))
+                .bind($crate::sql::to_i64(f.size_bytes, "file size")?)
+                .bind(&f.sha256)
+                .bind(f.blob_key.as_ref().map(|k| k.as_str()))
+                .bind(rows::ms(f.updated_at))
+                .execute(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                if done.rows_affected() == 0 {
+                    return Err(amp_core::Error::not_found(format!("file {}", f.id)));
+                }
+                Ok(())
+            }
+
             async fn list_files(&self, filter: &amp_core::SearchFilter) -> amp_core::Result<Vec<amp_core::FileMeta>> {
                 if filter.owners.is_empty() && filter.workspaces.is_empty() {
                     return Ok(Vec::new());

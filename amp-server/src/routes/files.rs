@@ -194,7 +194,8 @@ pub(crate) async fn content(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (file, stream) = state.storage().content(&caller, file_id(&id)?).await?;
-    Ok(attachment(&file.name, &file.media_type, Some(file.size_bytes), stream))
+    let name = amp_agents::Storage::download_name(&file);
+    Ok(attachment(&name, &file.media_type, Some(file.size_bytes), stream))
 }
 
 /// A download response that a browser saves rather than renders (uploaded HTML must never

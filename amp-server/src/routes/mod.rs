@@ -68,7 +68,10 @@ pub fn router(state: AppState) -> Router {
         .route("/files/{id}/content", get(files::content))
         .route("/files/{id}/complete", post(files::complete))
         .route("/files/{id}/share", post(files::share))
-        .route("/blobs/{*key}", put(storage::put_blob).get(storage::get_blob).layer(DefaultBodyLimit::disable()))
+        .route(
+            "/blobs/{*key}",
+            put(storage::put_blob).get(storage::get_blob).layer(DefaultBodyLimit::disable()),
+        )
         .route("/agents/storage/status", get(storage::status))
         .route("/agents/storage/jobs", get(storage::jobs))
         .route("/agents/storage/process", post(storage::process))

@@ -88,6 +88,8 @@ pub(crate) async fn put_blob(
 ) -> Result<(StatusCode, Json<FileMeta>), ApiError> {
     let local = state.local_blobs().ok_or_else(|| amp_core::Error::not_found(format!("/blobs/{key}")))?;
     let (key, constraints) = local.verify_upload(&key, query.as_deref().unwrap_or_default())?;
+    // Nothing is written for a file that is complete (or gone): a URL delivers once.
+    state.storage().accepts_signed_upload(&key).await?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     local.receive(&key, &constraints, content_type, body.into_data_stream()).await?;
     Ok((StatusCode::OK, Json(state.storage().complete_signed(&key).await?)))

@@ -78,7 +78,8 @@ fn abstracts(corpus: &Path, n: usize) -> Result<Vec<String>, Box<dyn std::error:
 fn pdf(pages: &[String]) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
-    let font = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
+    let font =
+        doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica"});
     let resources = doc.add_object(dictionary! {"Font" => dictionary! {"F1" => font}});
     let mut kids = Vec::new();
     for text in pages {
@@ -108,7 +109,10 @@ fn pdf(pages: &[String]) -> Vec<u8> {
         })));
     }
     let count = kids.len() as i64;
-    doc.objects.insert(pages_id, Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => kids, "Count" => count}));
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => kids, "Count" => count}),
+    );
     let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
     doc.trailer.set("Root", catalog);
     let mut out = Vec::new();
@@ -126,7 +130,8 @@ fn docx(paragraphs: &[String]) -> Vec<u8> {
         ("word/document.xml", format!(r#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#)),
     ];
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, text) in parts {
         zip.start_file(name, options).expect("a zip entry in memory");
         zip.write_all(text.as_bytes()).expect("writing to memory");
@@ -165,7 +170,8 @@ struct Server {
 async fn server(threads: usize, workers: usize) -> Result<Server, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut config = AmpConfig { data_dir: dir.path().to_owned(), ..AmpConfig::default() };
-    config.model_dir = std::env::var_os("AMP_MODEL_DIR").map(Into::into).unwrap_or(".amp-cache/models".into());
+    config.model_dir =
+        std::env::var_os("AMP_MODEL_DIR").map(Into::into).unwrap_or(".amp-cache/models".into());
     config.auth.jwt_secret = Some(amp_core::Secret::new("ingest-bench-signing-key-0123456789"));
     config.storage.embed_threads = threads;
     config.storage.workers = workers;
@@ -184,7 +190,10 @@ async fn server(threads: usize, workers: usize) -> Result<Server, Box<dyn std::e
 
 /// Uploads every file at once and waits until all are ready; the wall time from the first
 /// byte sent to the last file ready.
-async fn ingest(s: &Server, files: &[(String, &str, Vec<u8>)]) -> Result<(Duration, Vec<Value>), Box<dyn std::error::Error>> {
+async fn ingest(
+    s: &Server,
+    files: &[(String, &str, Vec<u8>)],
+) -> Result<(Duration, Vec<Value>), Box<dyn std::error::Error>> {
     let started = Instant::now();
     for (name, media_type, bytes) in files {
         let answer = s
@@ -228,7 +237,12 @@ fn stage_seconds(metrics: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-async fn pipeline(pdfs: usize, threads: usize, workers: usize, corpus: &Path) -> Result<(), Box<dyn std::error::Error>> {
+async fn pipeline(
+    pdfs: usize,
+    threads: usize,
+    workers: usize,
+    corpus: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     let texts = abstracts(corpus, pdfs * 10 + 40)?;
     if texts.len() < pdfs * 10 + 40 {
         return Err(format!("{} has too few abstracts", corpus.display()).into());
@@ -248,7 +262,8 @@ async fn pipeline(pdfs: usize, threads: usize, workers: usize, corpus: &Path) ->
     let (wall, listed) = ingest(&s, &files).await?;
     let mut chunks = Vec::new();
     for f in &listed {
-        chunks.extend(s.state.stores().files.list_chunks(f["id"].as_str().unwrap_or_default().parse()?).await?);
+        chunks
+            .extend(s.state.stores().files.list_chunks(f["id"].as_str().unwrap_or_default().parse()?).await?);
     }
     let pieces: u64 = chunks.iter().map(|c| u64::from(c.token_count)).sum();
     let stages = stage_seconds(&s.state.render_metrics().unwrap_or_default());
@@ -256,7 +271,8 @@ async fn pipeline(pdfs: usize, threads: usize, workers: usize, corpus: &Path) ->
     drop(s);
 
     // The bound: the same passages, embedded by a bare embedder with the same threads.
-    let model_dir: PathBuf = std::env::var_os("AMP_MODEL_DIR").map(Into::into).unwrap_or(".amp-cache/models".into());
+    let model_dir: PathBuf =
+        std::env::var_os("AMP_MODEL_DIR").map(Into::into).unwrap_or(".amp-cache/models".into());
     let bare = LocalEmbedder::load(LocalEmbedderOptions::new(&model_dir).with_intra_threads(threads))?;
     let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
     let started = Instant::now();
@@ -267,12 +283,28 @@ async fn pipeline(pdfs: usize, threads: usize, workers: usize, corpus: &Path) ->
 
     let pipeline_rate = pieces as f64 / wall.as_secs_f64();
     let bare_rate = pieces as f64 / bare_wall.as_secs_f64();
-    println!("mixed corpus: {} files ({pdfs} ten-page PDFs, a DOCX, an HTML page, a scanned PNG), {pages} pages, {:.1} MB", files.len(), bytes as f64 / 1e6);
-    println!("  passages {}, word pieces {pieces}, embedder threads {threads}, workers {workers}", chunks.len());
-    println!("  pipeline: {:.2} s wall, {:.0} word pieces/s, {:.1} passages/s, {:.2} pages/s, {:.0} files/hour",
-        wall.as_secs_f64(), pipeline_rate, chunks.len() as f64 / wall.as_secs_f64(), pages as f64 / wall.as_secs_f64(),
-        files.len() as f64 * 3600.0 / wall.as_secs_f64());
-    println!("  bare embedder on the same passages: {:.2} s, {:.0} word pieces/s", bare_wall.as_secs_f64(), bare_rate);
+    println!(
+        "mixed corpus: {} files ({pdfs} ten-page PDFs, a DOCX, an HTML page, a scanned PNG), {pages} pages, {:.1} MB",
+        files.len(),
+        bytes as f64 / 1e6
+    );
+    println!(
+        "  passages {}, word pieces {pieces}, embedder threads {threads}, workers {workers}",
+        chunks.len()
+    );
+    println!(
+        "  pipeline: {:.2} s wall, {:.0} word pieces/s, {:.1} passages/s, {:.2} pages/s, {:.0} files/hour",
+        wall.as_secs_f64(),
+        pipeline_rate,
+        chunks.len() as f64 / wall.as_secs_f64(),
+        pages as f64 / wall.as_secs_f64(),
+        files.len() as f64 * 3600.0 / wall.as_secs_f64()
+    );
+    println!(
+        "  bare embedder on the same passages: {:.2} s, {:.0} word pieces/s",
+        bare_wall.as_secs_f64(),
+        bare_rate
+    );
     println!("  pipeline / bare embedder: {:.1} %", 100.0 * pipeline_rate / bare_rate);
     println!("  time per stage, summed over files (s): {stages:?}");
     drop(bare);
@@ -281,8 +313,12 @@ async fn pipeline(pdfs: usize, threads: usize, workers: usize, corpus: &Path) ->
     let s = server(threads, workers).await?;
     let only: Vec<_> = files.into_iter().take(pdfs).collect();
     let (wall, _) = ingest(&s, &only).await?;
-    println!("ten-page text PDFs alone: {pdfs} in {:.2} s = {:.0} files/hour ({:.1} pages/s)",
-        wall.as_secs_f64(), pdfs as f64 * 3600.0 / wall.as_secs_f64(), (pdfs * 10) as f64 / wall.as_secs_f64());
+    println!(
+        "ten-page text PDFs alone: {pdfs} in {:.2} s = {:.0} files/hour ({:.1} pages/s)",
+        wall.as_secs_f64(),
+        pdfs as f64 * 3600.0 / wall.as_secs_f64(),
+        (pdfs * 10) as f64 / wall.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -306,7 +342,12 @@ async fn upload_rss(binary: &Path) -> Result<(), Box<dyn std::error::Error>> {
             dir.path().join("data").display()
         ),
     )?;
-    let mut child = Command::new(binary).arg("--config").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let mut child = Command::new(binary)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
     let client = reqwest::Client::new();
     let result = async {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -334,7 +375,13 @@ async fn upload_rss(binary: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         let id = queued["id"].as_str().ok_or("no file id")?.to_owned();
         loop {
-            let file: Value = client.get(format!("{base}/files/{id}/status")).bearer_auth(&token).send().await?.json().await?;
+            let file: Value = client
+                .get(format!("{base}/files/{id}/status"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
             if file["status"]["state"] == "embedding" {
                 break;
             }
@@ -346,7 +393,8 @@ async fn upload_rss(binary: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let before = peak_rss_kib(child.id())?;
         // 25 MiB of text (processing would take minutes: the upload is what is measured).
         let size = 25 * 1024 * 1024 - 1;
-        let body: Vec<u8> = (0..size).map(|i| if i % 80 == 79 { b'\n' } else { b'a' + (i % 26) as u8 }).collect();
+        let body: Vec<u8> =
+            (0..size).map(|i| if i % 80 == 79 { b'\n' } else { b'a' + (i % 26) as u8 }).collect();
         let started = Instant::now();
         let answer = client
             .post(format!("{base}/files?name=big.txt"))
@@ -356,10 +404,20 @@ async fn upload_rss(binary: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .send()
             .await?;
         let direct = (answer.status(), started.elapsed(), peak_rss_kib(child.id())?);
-        let announce = json!({"files": [{"name": "big2.txt", "media_type": "text/plain", "size_bytes": size}]});
-        let urls: Value = client.post(format!("{base}/files/upload-urls")).bearer_auth(&token).json(&announce).send().await?.json().await?;
+        let announce =
+            json!({"files": [{"name": "big2.txt", "media_type": "text/plain", "size_bytes": size}]});
+        let urls: Value = client
+            .post(format!("{base}/files/upload-urls"))
+            .bearer_auth(&token)
+            .json(&announce)
+            .send()
+            .await?
+            .json()
+            .await?;
         let upload = &urls["files"][0]["upload"];
-        let mut put = client.put(upload["url"].as_str().ok_or("no url")?).body(body.iter().rev().copied().collect::<Vec<u8>>());
+        let mut put = client
+            .put(upload["url"].as_str().ok_or("no url")?)
+            .body(body.iter().rev().copied().collect::<Vec<u8>>());
         for (name, value) in upload["headers"].as_object().ok_or("no headers")? {
             put = put.header(name, value.as_str().unwrap_or_default());
         }
@@ -367,8 +425,18 @@ async fn upload_rss(binary: &Path) -> Result<(), Box<dyn std::error::Error>> {
         let answer = put.send().await?;
         let presigned = (answer.status(), started.elapsed(), peak_rss_kib(child.id())?);
         println!("server peak RSS before uploads: {:.1} MiB", before as f64 / 1024.0);
-        println!("after a 25 MiB direct upload ({}, {:.2} s): {:.1} MiB", direct.0, direct.1.as_secs_f64(), direct.2 as f64 / 1024.0);
-        println!("after a 25 MiB presigned upload ({}, {:.2} s): {:.1} MiB", presigned.0, presigned.1.as_secs_f64(), presigned.2 as f64 / 1024.0);
+        println!(
+            "after a 25 MiB direct upload ({}, {:.2} s): {:.1} MiB",
+            direct.0,
+            direct.1.as_secs_f64(),
+            direct.2 as f64 / 1024.0
+        );
+        println!(
+            "after a 25 MiB presigned upload ({}, {:.2} s): {:.1} MiB",
+            presigned.0,
+            presigned.1.as_secs_f64(),
+            presigned.2 as f64 / 1024.0
+        );
         Ok(())
     }
     .await;

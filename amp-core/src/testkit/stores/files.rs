@@ -162,6 +162,25 @@ async fn unfinished_and_duplicates(stores: &Stores, me: UserId, other: UserId) {
         "[files] list_unfinished honours its limit"
     );
 
+    // A share made while the file is processed survives the worker's next stage.
+    let mut shared = second.clone();
+    shared.workspace = Some(WorkspaceId::new());
+    shared.name = "renamed.txt".into();
+    s.update_file(&shared).await.unwrap();
+    let mut stage = second.clone();
+    stage.status = FileStatus::Indexing;
+    stage.job = Some(crate::ids::JobId::new());
+    stage.updated_at = now_ms();
+    s.update_processing(&stage).await.unwrap();
+    let after = s.get_file(second.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.workspace, after.name.as_str(), &after.status, after.job),
+        (shared.workspace, "renamed.txt", &FileStatus::Indexing, stage.job),
+        "[files] update_processing writes the processing state and keeps the workspace and name"
+    );
+    let err = s.update_processing(&file(me, None, "ghost")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "[files] update_processing of a missing file is NotFound");
+
     s.insert_chunks(vec![chunk(second.id, 0, "a"), chunk(second.id, 1, "b")]).await.unwrap();
     s.delete_chunks(second.id).await.unwrap();
     assert!(s.list_chunks(second.id).await.unwrap().is_empty(), "[files] delete_chunks removes every chunk");
