@@ -9,6 +9,8 @@
 //! cargo run --release -p amp-benches --bin amp-ingest -- upload-rss --server target/release/amp-server
 //! ```
 
+#![allow(clippy::print_stdout, reason = "a command-line harness reports on stdout")]
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
