@@ -516,3 +516,50 @@ async fn downloads_wait_for_processing_and_never_become_programs() {
     assert!(disposition.contains("setup.bat.txt"), "saved as text, not as a program: {disposition}");
     assert_eq!(headers["x-content-type-options"], "nosniff");
 }
+
+/// A page of text rendered to PNG at 200 dpi by poppler: what a scanner makes.
+fn scanned_page(text: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.pdf"), text_pdf(&[text])).unwrap();
+    let status = std::process::Command::new("pdftoppm")
+        .args(["-r", "200", "-png", "-singlefile", "page.pdf", "page"])
+        .current_dir(dir.path())
+        .status()
+        .expect("pdftoppm is installed (scripts/test.sh installs poppler-utils)");
+    assert!(status.success());
+    std::fs::read(dir.path().join("page.png")).unwrap()
+}
+
+#[tokio::test]
+async fn scanned_images_are_read_by_ocr_and_html_by_its_visible_text() {
+    let t = test_app_with(|_| {}).await;
+    let app = amp_server::router(t.state.clone());
+    let alice = person(&app, "alice@example.test").await;
+    let png = scanned_page("Glaciers retreat faster when summers grow warmer.");
+    let (status, scan) = post_file(&app, &alice, "scan.png", "image/png", png).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{scan}");
+    let html = "<html><head><script>var secret = 'tracking pixel';</script><style>p{}</style></head>\
+                <body><p>The lighthouse keeper logged every passing ship.</p>\
+                <div hidden>invisible footnote</div></body></html>";
+    let (_, page) = post_file(&app, &alice, "page.html", "text/html", html.as_bytes().to_vec()).await;
+    for file in [&scan, &page] {
+        let done = processed(&app, &alice, file["id"].as_str().unwrap()).await;
+        assert_eq!(done["status"]["state"], "ready", "{done}");
+    }
+    let search = |query: &str| {
+        let app = app.clone();
+        let (alice, query) = (alice.clone(), query.to_owned());
+        async move {
+            let body = json!({"query": query, "limit": 1});
+            call_as(&app, Method::POST, "/agents/storage/search", &alice, Some(body)).await.1["results"][0]
+                .clone()
+        }
+    };
+    let hit = search("glaciers melting in warm summers").await;
+    assert_eq!(hit["file"], scan["id"], "{hit}");
+    assert!(hit["text"].as_str().unwrap().to_lowercase().contains("glaciers"), "OCR read the words: {hit}");
+    let hit = search("lighthouse keeper ships").await;
+    assert_eq!(hit["file"], page["id"], "{hit}");
+    let text = hit["text"].as_str().unwrap();
+    assert!(!text.contains("tracking") && !text.contains("invisible"), "only visible text: {text}");
+}

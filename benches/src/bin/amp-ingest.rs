@@ -392,7 +392,17 @@ async fn upload_rss(binary: &Path) -> Result<(), Box<dyn std::error::Error>> {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The embedder's own working memory grows over its first batches: let it settle,
+        // and show that it has (the same wait again, without uploads, as the control).
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let settled = peak_rss_kib(child.id())?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let before = peak_rss_kib(child.id())?;
+        println!(
+            "server peak RSS while embedding, settled: {:.1} MiB, 2 s later: {:.1} MiB",
+            settled as f64 / 1024.0,
+            before as f64 / 1024.0
+        );
         // 25 MiB of text (processing would take minutes: the upload is what is measured).
         let size = 25 * 1024 * 1024 - 1;
         let body: Vec<u8> =
