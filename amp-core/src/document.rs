@@ -186,6 +186,16 @@ impl SearchFilter {
         SearchFilter { owners: Vec::new(), workspaces: vec![workspace], files: None }
     }
 
+    /// Exactly these files, through their owners (a file is always readable by its owner's
+    /// entries): the filter a search uses once the stores have decided which files the
+    /// caller may read.
+    pub fn of_files(files: &[FileMeta]) -> Self {
+        let mut owners: Vec<UserId> = files.iter().map(|f| f.owner).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        SearchFilter { owners, workspaces: Vec::new(), files: Some(files.iter().map(|f| f.id).collect()) }
+    }
+
     /// Restricts the filter to these files.
     pub fn with_files(mut self, files: Vec<FileId>) -> Self {
         self.files = Some(files);

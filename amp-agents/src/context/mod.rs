@@ -213,12 +213,7 @@ impl Context {
             return Ok(Vec::new());
         }
         let query = self.embedder.embed(&[question.to_owned()]).await?.pop().unwrap_or_default();
-        let owners: HashSet<_> = files.iter().map(|f| f.owner).collect();
-        let filter = SearchFilter {
-            owners: owners.into_iter().collect(),
-            workspaces: Vec::new(),
-            files: Some(files.iter().map(|f| f.id).collect()),
-        };
+        let filter = SearchFilter::of_files(files);
         let hits = self.vectors.search(&query, &filter, self.passages).await?;
         let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk).collect();
         let mut chunks: HashMap<ChunkId, amp_core::Chunk> =

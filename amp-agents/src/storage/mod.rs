@@ -272,13 +272,7 @@ impl Storage {
         announced: Announced,
         body: ByteStream,
     ) -> Result<Uploaded> {
-        if let Some(w) = workspace {
-            self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
-        }
-        let accepted = self.settings.policy.accept(&announced)?;
-        let spooled = spool::receive(&self.settings.spool, body, self.settings.policy.max_bytes).await?;
-        self.settings.policy.check_size(spooled.size)?;
-        self.settings.policy.check_bytes(&accepted, &spooled.head, spooled.size)?;
+        let (accepted, spooled) = self.receive(principal, workspace, &announced, body).await?;
 
         let existing = self.stores.files.find_by_sha256(principal.user, &spooled.sha256).await?;
         let same_place = existing.into_iter().find(|f| f.workspace == workspace);
@@ -299,6 +293,26 @@ impl Storage {
         self.enqueue(&mut file).await?;
         self.announce_created(principal.user, principal.session(), &file).await;
         Ok(Uploaded { file, created: true })
+    }
+
+    /// The checks every upload passes, in order: the caller may write there, the
+    /// announcement is acceptable, the body arrives within the limit, and its bytes are
+    /// what they claim to be.
+    async fn receive(
+        &self,
+        principal: &Principal,
+        workspace: Option<WorkspaceId>,
+        announced: &Announced,
+        body: ByteStream,
+    ) -> Result<(upload::Accepted, spool::Spooled)> {
+        if let Some(w) = workspace {
+            self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
+        }
+        let accepted = self.settings.policy.accept(announced)?;
+        let spooled = spool::receive(&self.settings.spool, body, self.settings.policy.max_bytes).await?;
+        self.settings.policy.check_size(spooled.size)?;
+        self.settings.policy.check_bytes(&accepted, &spooled.head, spooled.size)?;
+        Ok((accepted, spooled))
     }
 
     /// Waits until a file the caller may read is ready or failed (or `limit` passes), and
@@ -323,13 +337,7 @@ impl Storage {
         announced: Announced,
         body: ByteStream,
     ) -> Result<Validated> {
-        if let Some(w) = workspace {
-            self.session.require_role(principal, w, WorkspaceRole::Editor).await?;
-        }
-        let accepted = self.settings.policy.accept(&announced)?;
-        let spooled = spool::receive(&self.settings.spool, body, self.settings.policy.max_bytes).await?;
-        self.settings.policy.check_size(spooled.size)?;
-        self.settings.policy.check_bytes(&accepted, &spooled.head, spooled.size)?;
+        let (accepted, spooled) = self.receive(principal, workspace, &announced, body).await?;
         if let Some(scanner) = &self.scanner {
             let _permit = self
                 .validating
