@@ -8,8 +8,9 @@
 //! Today:
 //! - [`SessionAgent`]: accounts, passwords, tokens, API keys, single sign-on, device
 //!   sessions, cross-device sync and workspaces with roles;
-//! - [`Storage`]: text uploads checked, chunked, embedded and indexed; deletes that leave
-//!   nothing behind;
+//! - [`Storage`]: uploads (streamed or presigned) checked, kept in a blob store and
+//!   processed in the background by crash-safe workers (scan, extract, chunk, embed,
+//!   index); search, downloads, and deletes that leave nothing behind;
 //! - [`Context`]: which files a chat turn may read, and the passages closest to its question;
 //! - [`response`]: an answer's `[n]` markers checked and turned into citations;
 //! - [`DataSources`]: configured enterprise sources read live, records filtered by their
