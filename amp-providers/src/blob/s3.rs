@@ -170,6 +170,17 @@ impl S3BlobStore {
         format!("{}{key}", self.prefix)
     }
 
+    /// Starts reading an object: `get` collects its body, `get_stream` passes it on.
+    async fn get_object(&self, key: &BlobKey) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput> {
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+            .map_err(|e| s3_error("get", key.as_str(), e))
+    }
+
     async fn put_body(
         &self,
         key: &BlobKey,
@@ -301,14 +312,7 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Bytes> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.object_key(key))
-            .send()
-            .await
-            .map_err(|e| s3_error("get", key.as_str(), e))?;
+        let object = self.get_object(key).await?;
         let bytes = object.body.collect().await.map_err(|e| {
             Error::unavailable(format!("S3: the download of {key} broke off: {}", DisplayErrorContext(&e)))
         })?;
@@ -316,14 +320,7 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get_stream(&self, key: &BlobKey) -> Result<ByteStream> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.object_key(key))
-            .send()
-            .await
-            .map_err(|e| s3_error("get", key.as_str(), e))?;
+        let object = self.get_object(key).await?;
         let key = key.clone();
         let pieces = futures::stream::unfold(Some(object.body), move |body| {
             let key = key.clone();
