@@ -37,6 +37,31 @@ pub enum AuditAction {
     Uploaded,
     /// An upload was found infected by the virus scanner; its bytes were deleted.
     Infected,
+    /// An account was made (self-registered, by an administrator, or at a first single
+    /// sign-on).
+    AccountCreated,
+    /// An administrator approved a pending account.
+    AccountApproved,
+    /// An administrator disabled an account.
+    AccountDisabled,
+    /// An administrator re-enabled an account.
+    AccountEnabled,
+    /// An administrator granted or withdrew administrator rights.
+    AdminChanged,
+    /// An administrator ended every session of an account.
+    SessionsReset,
+    /// An administrator read the audit log.
+    AuditRead,
+    /// A verification link was sent for an email address.
+    EmailVerificationSent,
+    /// An email address was verified.
+    EmailVerified,
+    /// Someone was invited into a workspace (they join once they accept).
+    Invited,
+    /// An invitation was accepted, declined or withdrawn.
+    InvitationAnswered,
+    /// A single sign-on identity was linked to an existing account.
+    IdentityLinked,
 }
 
 /// An audit record to append.
@@ -81,6 +106,10 @@ pub struct AuditQuery {
     pub action: Option<AuditAction>,
     /// Only records with `seq` below this (for paging backwards).
     pub before_seq: Option<u64>,
+    /// Only records appended at or after this.
+    pub since: Option<DateTime<Utc>>,
+    /// Only records appended before this.
+    pub until: Option<DateTime<Utc>>,
     /// At most this many, newest first.
     pub limit: u32,
 }

@@ -63,7 +63,8 @@ pub use model::{
     Deployment, LoadBalanceStrategy, ModelRegistryConfig, ModelSpec, Provider, Tier, TokenizerKind,
 };
 pub use people::{
-    AgentConfig, AgentVisibility, DeviceSession, Membership, Preferences, User, Workspace, WorkspaceRole,
+    AccountStatus, AgentConfig, AgentVisibility, CredentialId, DeviceSession, Invitation, Membership,
+    Preferences, User, Workspace, WorkspaceRole,
 };
 pub use routing::{BreakerConfig, HealthCheckConfig, RetryConfig, RouterConfig};
 pub use secret::Secret;
@@ -78,6 +79,7 @@ pub use traits::extractor::{ExtractedDocument, ExtractedPage, Extractor};
 pub use traits::index::{KeywordEntry, KeywordIndex, VectorEntry, VectorIndex};
 pub use traits::job_queue::{Job, JobQueue, JobState, NewJob};
 pub use traits::key_source::JwksSource;
+pub use traits::mail::{Mail, MailSender};
 pub use traits::rate_limiter::{RateDecision, RateLimit, RateLimiter};
 pub use traits::scanner::{ScanVerdict, Scanner};
 pub use traits::tokenizer::Tokenizer;

@@ -90,8 +90,9 @@ pub enum LoadBalanceStrategy {
     UsageBased,
 }
 
-/// One endpoint (or key) that serves a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One endpoint (or key) that serves a model. Its `Debug` output shows header names, never
+/// their values (they often carry credentials), and never the API key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
     /// A name unique within the model, used in metrics and status (`east-1`, `key-2`).
@@ -123,6 +124,24 @@ pub struct Deployment {
     /// How long to wait at each stage of a call.
     #[serde(default)]
     pub timeouts: DeploymentTimeouts,
+}
+
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header_names: Vec<&str> = self.headers.keys().map(String::as_str).collect();
+        f.debug_struct("Deployment")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("api_key", &self.api_key)
+            .field("upstream_model", &self.upstream_model)
+            .field("api_version", &self.api_version)
+            .field("headers", &header_names)
+            .field("weight", &self.weight)
+            .field("rpm", &self.rpm)
+            .field("tpm", &self.tpm)
+            .field("timeouts", &self.timeouts)
+            .finish()
+    }
 }
 
 /// How long a call to one deployment may take at each stage. A stage that runs out fails

@@ -18,8 +18,62 @@ pub struct User {
     pub preferences: Preferences,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
-    /// Disabled accounts cannot sign in.
-    pub disabled: bool,
+    /// Whether `email` is proven to be theirs: confirmed through a verification link,
+    /// vouched for by the single sign-on provider, or set by the administrator who made the
+    /// account. Privileges granted by email (administrator rights in `auth.admins`,
+    /// data-source access lists, workspace invitations) apply only when it is.
+    pub email_verified: bool,
+    /// Whether the account may be used.
+    pub status: AccountStatus,
+    /// Whether they administer this installation: the first account, or one another
+    /// administrator promoted. (People named in `auth.admins` are administrators too, once
+    /// their email is verified.)
+    pub admin: bool,
+}
+
+impl User {
+    /// Whether the account may sign in and act.
+    pub fn is_active(&self) -> bool {
+        self.status == AccountStatus::Active
+    }
+}
+
+/// Whether an account may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Signs in and acts.
+    Active,
+    /// Registered itself and waits for an administrator's approval; cannot sign in.
+    Pending,
+    /// Turned off by an administrator; nothing it holds works.
+    Disabled,
+}
+
+impl AccountStatus {
+    /// The name stored and shown (`active`, `pending`, `disabled`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Pending => "pending",
+            AccountStatus::Disabled => "disabled",
+        }
+    }
+}
+
+impl std::str::FromStr for AccountStatus {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s {
+            "active" => Ok(AccountStatus::Active),
+            "pending" => Ok(AccountStatus::Pending),
+            "disabled" => Ok(AccountStatus::Disabled),
+            other => Err(crate::Error::invalid_input(format!(
+                "unknown account status `{other}` (active, pending, disabled)"
+            ))),
+        }
+    }
 }
 
 /// A person's settings, synced to all their devices.
@@ -91,6 +145,24 @@ pub struct Membership {
     pub added_at: DateTime<Utc>,
 }
 
+/// An invitation into a workspace, waiting for the invitee to accept it. It names an email
+/// address and is honoured only for an account whose email is verified to be that address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The workspace.
+    pub workspace: WorkspaceId,
+    /// The invitee's address, lower-cased.
+    pub email: String,
+    /// The role they get on accepting.
+    pub role: WorkspaceRole,
+    /// Who invited them.
+    pub invited_by: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it lapses unanswered.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// One signed-in device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceSession {
@@ -110,6 +182,41 @@ pub struct DeviceSession {
     pub expires_at: DateTime<Utc>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The credential that opened it without a password (`POST /session/create`), if one
+    /// did; revoking that credential ends this session too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_by: Option<CredentialId>,
+}
+
+/// A credential by kind and id: what minted a session or an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum CredentialId {
+    /// A device session.
+    Session(SessionId),
+    /// An API key.
+    ApiKey(crate::ids::ApiKeyId),
+}
+
+impl std::fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CredentialId::Session(id) => write!(f, "session:{id}"),
+            CredentialId::ApiKey(id) => write!(f, "api_key:{id}"),
+        }
+    }
+}
+
+impl std::str::FromStr for CredentialId {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match s.split_once(':') {
+            Some(("session", id)) => Ok(CredentialId::Session(id.parse()?)),
+            Some(("api_key", id)) => Ok(CredentialId::ApiKey(id.parse()?)),
+            _ => Err(crate::Error::invalid_input(format!("`{s}` names no credential"))),
+        }
+    }
 }
 
 impl DeviceSession {
@@ -187,6 +294,7 @@ mod tests {
             last_seen_at: now,
             expires_at: now + chrono::Duration::hours(8),
             revoked_at: None,
+            minted_by: None,
         };
         let idle = chrono::Duration::minutes(30);
         assert!(s.is_live(now, idle));

@@ -18,6 +18,7 @@
 //! | [`Cache`](amp_core::Cache) | [`MemoryCache`] (LRU, entry and byte bounds, TTL), [`redis::RedisCache`] (`redis`) |
 //! | [`EventBus`](amp_core::EventBus) | [`MemoryEventBus`] (ordered ids, bounded replay, bounded subscribers), [`redis::RedisEventBus`] (`redis`) |
 //! | [`RateLimiter`](amp_core::RateLimiter) | [`MemoryRateLimiter`], [`redis::RedisRateLimiter`] (`redis`) |
+//! | [`MailSender`](amp_core::MailSender) | [`mail::LogMailSender`] (the embedded default: the log, for the operator), [`mail::PickupDirMailSender`] (one `.eml` file per message in a directory) |
 //! | [`JwksSource`](amp_core::JwksSource) | `jwks::HttpJwksSource` (`http-client`: an OpenID Connect provider's published keys) |
 //! | the store traits ([`Stores`](amp_core::Stores)) | [`sql::SqliteStores`] (`sqlite`, the embedded default), [`sql::PostgresStores`] (`postgres`); [`redis::RedisSessionStore`] for sessions (`redis`) |
 //!
@@ -40,6 +41,7 @@ pub mod http;
 pub mod index;
 #[cfg(feature = "http-client")]
 pub mod jwks;
+pub mod mail;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod rate_limit;

@@ -14,7 +14,11 @@ use bytes::Bytes;
 const WINDOW: usize = 64;
 
 fn bus() -> MemoryEventBus {
-    MemoryEventBus::new(&EventBusConfig { replay_window: WINDOW, subscriber_buffer: 512 })
+    MemoryEventBus::new(&EventBusConfig {
+        replay_window: WINDOW,
+        subscriber_buffer: 512,
+        ..EventBusConfig::default()
+    })
 }
 
 #[tokio::test]

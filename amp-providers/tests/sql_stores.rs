@@ -36,10 +36,7 @@ async fn sqlite_data_survives_reopening_the_file() {
     let stores = first.clone().stores();
     let user = stores
         .users
-        .create_user(amp_core::store::NewUser {
-            email: "durable@example.test".into(),
-            display_name: "D".into(),
-        })
+        .create_user(amp_core::store::NewUser::active("durable@example.test", "D"))
         .await
         .unwrap();
     first.close().await;
@@ -49,6 +46,28 @@ async fn sqlite_data_survives_reopening_the_file() {
         reopened.users.get_user(user.id).await.unwrap().map(|u| u.email).as_deref(),
         Some("durable@example.test")
     );
+}
+
+#[tokio::test]
+async fn on_a_fresh_database_exactly_one_of_two_first_accounts_claims_the_installation() {
+    use amp_core::store::NewUser;
+    let dir = tempfile::tempdir().unwrap();
+    let stores =
+        Arc::new(SqliteStores::open(&dir.path().join("amp.db"), &PoolOptions::default()).await.unwrap())
+            .stores();
+    let claim = |email: &str| NewUser {
+        claims_installation: true,
+        status: amp_core::AccountStatus::Pending,
+        ..NewUser::active(email, "First")
+    };
+    let (a, b) = tokio::join!(
+        stores.users.create_user(claim("a@example.test")),
+        stores.users.create_user(claim("b@example.test"))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(usize::from(a.admin) + usize::from(b.admin), 1);
+    let loser = if a.admin { b } else { a };
+    assert_eq!(loser.status, amp_core::AccountStatus::Pending);
 }
 
 fn event() -> amp_core::audit::NewAuditEvent {

@@ -39,7 +39,10 @@ use crate::model::ModelRegistryConfig;
 use crate::routing::RouterConfig;
 use crate::secret::Secret;
 
+mod auth;
 mod storage;
+
+pub use auth::{AuthConfig, OidcConfig, RegistrationMode};
 
 pub use storage::{
     BlobStoreConfig, ExtractionConfig, S3Config, ScannerConfig, ScannerUnavailable, StorageConfig,
@@ -93,6 +96,9 @@ pub struct AmpConfig {
     /// What a chat turn reads besides the question.
     #[serde(default)]
     pub context: ContextConfig,
+    /// Per-person and per-API-key quotas.
+    #[serde(default)]
+    pub quotas: QuotaConfig,
     /// Enterprise data sources, by name.
     #[serde(default)]
     pub data_sources: std::collections::BTreeMap<String, crate::data_source::DataSourceSpec>,
@@ -122,6 +128,7 @@ impl Default for AmpConfig {
             router: RouterConfig::default(),
             storage: StorageConfig::default(),
             context: ContextConfig::default(),
+            quotas: QuotaConfig::default(),
             data_sources: std::collections::BTreeMap::new(),
         }
     }
@@ -138,6 +145,37 @@ pub enum VectorIndexKind {
     Flat,
     /// pgvector in the PostgreSQL of `database.url` (the extension must be installed).
     Pgvector,
+}
+
+/// How much one person — and, separately, each of their API keys — may use. Each limit
+/// counts per person and per key; 0 turns that limit off. With `redis.url` the counters
+/// are shared by every server process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Chat turns and `/v1` completions per minute. Default 60.
+    pub chat_requests_per_minute: u32,
+    /// Streamed answers open at once. Default 4.
+    pub concurrent_streams: u32,
+    /// Model tokens (prompt and completion) per day (a fixed 24-hour window). Default
+    /// 2,000,000.
+    pub tokens_per_day: u64,
+    /// Uploads per hour. Default 60.
+    pub uploads_per_hour: u32,
+    /// Uploaded bytes per day. Default 2 GiB.
+    pub upload_bytes_per_day: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            chat_requests_per_minute: 60,
+            concurrent_streams: 4,
+            tokens_per_day: 2_000_000,
+            uploads_per_hour: 60,
+            upload_bytes_per_day: 2 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// What a chat turn reads besides the question.
@@ -201,98 +239,6 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig { url: None, max_connections: 10, min_connections: 0, acquire_timeout_secs: 5 }
-    }
-}
-
-/// Accounts, tokens, sessions and single sign-on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
-    /// The key that signs access tokens (HS256), at least 32 bytes; write it as
-    /// `${AMP_JWT_SECRET}`. Without one, a random key is made at start: fine for one process,
-    /// but every restart signs everyone out and replicas reject each other's tokens.
-    pub jwt_secret: Option<Secret>,
-    /// The `iss` of access tokens. Default `amp`.
-    pub issuer: String,
-    /// Access-token lifetime in seconds. Default 900 (15 minutes).
-    pub access_token_ttl_secs: u64,
-    /// Refresh-token lifetime in seconds; each use rotates it. Default 1,209,600 (14 days).
-    pub refresh_token_ttl_secs: u64,
-    /// A session unused this long ends. Default 604,800 (7 days).
-    pub session_idle_timeout_secs: u64,
-    /// A session ends this long after sign-in, used or not. Default 2,592,000 (30 days).
-    pub session_lifetime_secs: u64,
-    /// Concurrent sessions per person; signing in beyond it ends the oldest. Default 10.
-    pub max_sessions_per_user: u32,
-    /// Whether anyone may create a local account with `POST /auth/register`. Default true.
-    pub open_registration: bool,
-    /// Failed sign-ins per account per window before it is throttled. Default 5.
-    pub login_attempts_per_account: u32,
-    /// Sign-in attempts per client address per window. Default 30.
-    pub login_attempts_per_address: u32,
-    /// The throttling window in seconds. Default 900.
-    pub login_window_secs: u64,
-    /// Single sign-on with an external OpenID Connect provider (`POST /auth/sso`). Default
-    /// none: SSO is off.
-    pub oidc: Option<OidcConfig>,
-    /// Emails of the people who may change the model registry and the Router's balancing
-    /// at runtime. Default none: the registry changes only through this file.
-    pub admins: Vec<String>,
-}
-
-/// An external OpenID Connect provider whose ID tokens sign people in.
-///
-/// ```toml
-/// [auth.oidc]
-/// issuer = "https://sso.example.com"
-/// audience = "amp"
-/// jwks_url = "https://sso.example.com/pf/JWKS"
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcConfig {
-    /// The provider's `iss`, exactly as it appears in its tokens.
-    pub issuer: String,
-    /// The client id AMP is registered under; ID tokens must name it in `aud`.
-    pub audience: String,
-    /// Where the provider publishes its signing keys (JWKS).
-    pub jwks_url: String,
-    /// The claim holding the person's email, used to match existing accounts and to
-    /// create new ones. Default `email`.
-    #[serde(default = "default_email_claim")]
-    pub email_claim: String,
-    /// The JWKS is fetched again when a token names a key not seen yet (the provider
-    /// rotated its keys), but at most once per this many seconds, so tokens with made-up
-    /// key ids cannot make AMP hammer the provider. Default 30.
-    #[serde(default = "default_jwks_refresh_min_secs")]
-    pub jwks_refresh_min_secs: u64,
-}
-
-fn default_jwks_refresh_min_secs() -> u64 {
-    30
-}
-
-fn default_email_claim() -> String {
-    "email".to_owned()
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            jwt_secret: None,
-            issuer: "amp".to_owned(),
-            access_token_ttl_secs: 900,
-            refresh_token_ttl_secs: 14 * 24 * 3600,
-            session_idle_timeout_secs: 7 * 24 * 3600,
-            session_lifetime_secs: 30 * 24 * 3600,
-            max_sessions_per_user: 10,
-            open_registration: true,
-            login_attempts_per_account: 5,
-            login_attempts_per_address: 30,
-            login_window_secs: 900,
-            oidc: None,
-            admins: Vec::new(),
-        }
     }
 }
 
@@ -364,11 +310,29 @@ pub struct EventBusConfig {
     pub replay_window: usize,
     /// Events buffered per subscriber before it is cut off as too slow. Default 256.
     pub subscriber_buffer: usize,
+    /// Bytes of payload one topic (one person's devices) retains; the oldest events go
+    /// first. Default 1 MiB.
+    pub max_topic_bytes: usize,
+    /// Bytes of payload all topics retain together (in-process bus); the topics published
+    /// to longest ago lose their retention first. Default 256 MiB.
+    pub max_total_bytes: usize,
+    /// Streams following one topic at once (one person's open sync streams). Default 16.
+    pub max_subscribers_per_topic: usize,
+    /// A topic nobody follows or publishes to for this long is forgotten (in-process bus).
+    /// Default 3,600.
+    pub idle_topic_secs: u64,
 }
 
 impl Default for EventBusConfig {
     fn default() -> Self {
-        EventBusConfig { replay_window: 1000, subscriber_buffer: 256 }
+        EventBusConfig {
+            replay_window: 1000,
+            subscriber_buffer: 256,
+            max_topic_bytes: 1024 * 1024,
+            max_total_bytes: 256 * 1024 * 1024,
+            max_subscribers_per_topic: 16,
+            idle_topic_secs: 3600,
+        }
     }
 }
 
@@ -440,14 +404,7 @@ impl AmpConfig {
         }
         crate::data_source::validate(&self.data_sources)
             .map_err(|e| Error::invalid_input(format!("config: {e}")))?;
-        if !self.data_sources.is_empty() && self.auth.open_registration {
-            // Records name their readers by email, and an open registration lets anyone
-            // create an account under someone else's address.
-            return Err(Error::invalid_input(
-                "config: data_sources: needs auth.open_registration = false (access lists name people by \
-                 email, and anyone could register someone else's)",
-            ));
-        }
+        self.auth.validate()?;
         if self.context.passages > 50 {
             return Err(Error::invalid_input("config: context.passages: at most 50"));
         }
@@ -575,23 +532,6 @@ mod tests {
 
     fn load(text: &str) -> Result<AmpConfig> {
         AmpConfig::from_toml_str(text, &no_env, std::iter::empty())
-    }
-
-    #[test]
-    fn data_sources_need_closed_registration() {
-        let source = r#"
-            [data_sources.hr]
-            id = "01a2112a-0000-7000-8000-0000000000a1"
-            kind = "sql"
-            url = "sqlite://hr.db"
-            query = "SELECT 1"
-        "#;
-        let none = |_: &str| None;
-        let err = AmpConfig::from_toml_str(source, &none, std::iter::empty()).unwrap_err();
-        assert!(err.to_string().contains("auth.open_registration = false"), "{err}");
-        let closed = format!("[auth]\nopen_registration = false\n{source}");
-        let config = AmpConfig::from_toml_str(&closed, &none, std::iter::empty()).unwrap();
-        assert_eq!(config.data_sources["hr"].kind, crate::data_source::ConnectorKind::Sql);
     }
 
     #[test]

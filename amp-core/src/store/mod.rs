@@ -19,7 +19,9 @@ pub use audit::AuditLog;
 pub use conversations::ConversationStore;
 pub use files::FileStore;
 pub use sessions::{RefreshToken, RefreshTokenUse, SessionStore};
-pub use users::{ApiKeyRecord, CredentialStore, ExternalIdentity, NewUser, UserStore};
+pub use users::{
+    ApiKeyRecord, ApiKeyScope, CredentialStore, EmailToken, ExternalIdentity, NewUser, UserQuery, UserStore,
+};
 pub use workspaces::WorkspaceStore;
 
 /// Every store, as the agents hold them. One backend usually implements them all on one

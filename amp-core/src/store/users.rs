@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::ids::{ApiKeyId, UserId};
-use crate::people::{Preferences, User};
+use crate::people::{AccountStatus, Preferences, User};
 
 /// An account to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,6 +13,51 @@ pub struct NewUser {
     pub email: String,
     /// Name shown to others.
     pub display_name: String,
+    /// Whether the email is already proven (see [`User::email_verified`]).
+    pub email_verified: bool,
+    /// Its status; ignored when this account claims the installation.
+    pub status: AccountStatus,
+    /// Whether this account claims the installation if no account has yet: the claim is
+    /// taken at most once per store, atomically with the insert, and the account that takes
+    /// it is stored as an active administrator.
+    pub claims_installation: bool,
+}
+
+impl NewUser {
+    /// An active account with an unverified email that claims nothing.
+    pub fn active(email: impl Into<String>, display_name: impl Into<String>) -> Self {
+        NewUser {
+            email: email.into(),
+            display_name: display_name.into(),
+            email_verified: false,
+            status: AccountStatus::Active,
+            claims_installation: false,
+        }
+    }
+}
+
+/// Which accounts [`UserStore::list_users`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserQuery {
+    /// Only accounts in this status.
+    pub status: Option<AccountStatus>,
+    /// Only accounts made after this one (for paging; ids grow with creation time).
+    pub after: Option<UserId>,
+    /// At most this many, oldest first.
+    pub limit: u32,
+}
+
+/// An email-verification link's token, stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailToken {
+    /// Hash of the token in the link.
+    pub hash: String,
+    /// Whose address it proves.
+    pub user: UserId,
+    /// The address it was sent to; it proves nothing once the account's email changed.
+    pub email: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// A login at an external OpenID Connect provider, linked to a local user.
@@ -22,6 +67,40 @@ pub struct ExternalIdentity {
     pub issuer: String,
     /// The user's `sub` at that provider.
     pub subject: String,
+}
+
+/// What an API key may do beyond acting for its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyScope {
+    /// Open device sessions (`POST /session/create`).
+    Sessions,
+    /// Create API keys (with at most its own scopes).
+    Keys,
+}
+
+impl ApiKeyScope {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyScope::Sessions => "sessions",
+            ApiKeyScope::Keys => "keys",
+        }
+    }
+}
+
+impl std::str::FromStr for ApiKeyScope {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sessions" => Ok(ApiKeyScope::Sessions),
+            "keys" => Ok(ApiKeyScope::Keys),
+            other => {
+                Err(crate::Error::invalid_input(format!("unknown API key scope `{other}` (sessions, keys)")))
+            }
+        }
+    }
 }
 
 /// A stored API key. Only its hash is kept; the key itself is shown once at creation.
@@ -41,12 +120,19 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What it may do beyond acting for its owner; none by default.
+    #[serde(default)]
+    pub scopes: Vec<ApiKeyScope>,
+    /// The credential it was made with; revoking that credential revokes this key too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_by: Option<crate::people::CredentialId>,
 }
 
 /// Accounts.
 ///
 /// Promises: emails are unique compared case-insensitively (`Conflict` otherwise) and are
-/// found case-insensitively; updates of a missing user are `NotFound`.
+/// found case-insensitively; updates of a missing user are `NotFound`; of all accounts
+/// created with `claims_installation`, at most one (the first) becomes an administrator.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates an account with default preferences.
@@ -61,8 +147,18 @@ pub trait UserStore: Send + Sync {
     /// Replaces a user's preferences; returns the updated user.
     async fn update_preferences(&self, id: UserId, preferences: Preferences) -> Result<User>;
 
-    /// Enables or disables an account.
-    async fn set_disabled(&self, id: UserId, disabled: bool) -> Result<()>;
+    /// Sets an account's status.
+    async fn set_status(&self, id: UserId, status: AccountStatus) -> Result<()>;
+
+    /// Grants or withdraws administrator rights.
+    async fn set_admin(&self, id: UserId, admin: bool) -> Result<()>;
+
+    /// Marks the account's email verified if it still is `email` (ignoring case); returns
+    /// whether it did.
+    async fn mark_email_verified(&self, id: UserId, email: &str) -> Result<bool>;
+
+    /// Accounts, oldest first, a page at a time.
+    async fn list_users(&self, query: &UserQuery) -> Result<Vec<User>>;
 }
 
 /// Credentials: password hashes, external identities and API keys.
@@ -94,4 +190,14 @@ pub trait CredentialStore: Send + Sync {
 
     /// Revokes one of `user`'s keys; `NotFound` if the key is not theirs.
     async fn revoke_api_key(&self, user: UserId, id: ApiKeyId, at: DateTime<Utc>) -> Result<()>;
+
+    /// Revokes every key of `user`; returns how many were live.
+    async fn revoke_api_keys_of(&self, user: UserId, at: DateTime<Utc>) -> Result<u64>;
+
+    /// Stores an email-verification token (replacing the user's earlier ones).
+    async fn insert_email_token(&self, token: EmailToken) -> Result<()>;
+
+    /// Uses an email-verification token: deletes it and returns it if it exists and has not
+    /// expired at `now`. Each token works once.
+    async fn take_email_token(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<EmailToken>>;
 }

@@ -54,4 +54,41 @@ pub async fn run(limiter: Arc<dyn RateLimiter>) {
         allowed += usize::from(t.await.unwrap());
     }
     assert_eq!(allowed, 10, "[rate_limiter] exactly `limit` concurrent hits may be allowed");
+
+    // Budgets and gauges: amounts add up, give back, never go negative, and reset with
+    // their window.
+    let budget = unique("rl");
+    let day = Duration::from_secs(86_400);
+    assert_eq!(limiter.add(&budget, 0, day).await.unwrap().count, 0, "[rate_limiter] a new counter reads 0");
+    assert_eq!(limiter.add(&budget, 700, day).await.unwrap().count, 700);
+    let tally = limiter.add(&budget, 500, day).await.unwrap();
+    assert_eq!(tally.count, 1_200, "[rate_limiter] amounts add up");
+    assert!(tally.resets_in > Duration::ZERO && tally.resets_in <= day);
+    assert_eq!(
+        limiter.add(&budget, -200, day).await.unwrap().count,
+        1_000,
+        "[rate_limiter] amounts give back"
+    );
+    assert_eq!(limiter.add(&budget, -5_000, day).await.unwrap().count, 0, "[rate_limiter] never below zero");
+    let gauge = unique("rl");
+    let adds = (0..20).map(|_| {
+        let (limiter, key) = (limiter.clone(), gauge.clone());
+        tokio::spawn(async move { limiter.add(&key, 3, Duration::from_secs(60)).await.unwrap() })
+    });
+    for t in adds {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        limiter.add(&gauge, 0, day).await.unwrap().count,
+        60,
+        "[rate_limiter] concurrent adds all count"
+    );
+    let brief = unique("rl");
+    limiter.add(&brief, 5, Duration::from_millis(300)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        limiter.add(&brief, 1, Duration::from_millis(300)).await.unwrap().count,
+        1,
+        "[rate_limiter] a budget starts over with its window"
+    );
 }

@@ -11,6 +11,7 @@ pub mod extractor;
 pub mod index;
 pub mod job_queue;
 pub mod key_source;
+pub mod mail;
 pub mod rate_limiter;
 pub mod scanner;
 pub mod tokenizer;

@@ -27,6 +27,15 @@ pub struct RateDecision {
     pub retry_after: Option<Duration>,
 }
 
+/// A counter's value after [`RateLimiter::add`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// The count in the current window.
+    pub count: u64,
+    /// How long until the window ends and the count starts from zero.
+    pub resets_in: Duration,
+}
+
 /// Fixed-window counters keyed by caller-chosen strings (`login:user:ada@example.com`,
 /// `login:ip:203.0.113.7`).
 ///
@@ -41,4 +50,10 @@ pub trait RateLimiter: Send + Sync {
 
     /// Forgets `key`'s count.
     async fn reset(&self, key: &str) -> Result<()>;
+
+    /// Adds `amount` to `key`'s count (a negative amount gives some back; the count never
+    /// goes below zero), opening a window of `window` if none is open, and returns the
+    /// count after. `amount` 0 reads the count. For budgets (tokens a day) and gauges
+    /// (streams open), where [`RateLimiter::hit`] counts requests.
+    async fn add(&self, key: &str, amount: i64, window: Duration) -> Result<Tally>;
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use amp_core::traits::rate_limiter::Tally;
 use amp_core::{RateDecision, RateLimit, RateLimiter, Result};
 use async_trait::async_trait;
 
@@ -17,7 +18,7 @@ pub struct MemoryRateLimiter {
 }
 
 struct Window {
-    count: u32,
+    count: u64,
     ends_at: Instant,
 }
 
@@ -48,7 +49,7 @@ impl RateLimiter for MemoryRateLimiter {
         if window.ends_at <= now {
             *window = Window { count: 0, ends_at: now + limit.window };
         }
-        if window.count >= limit.limit {
+        if window.count >= u64::from(limit.limit) {
             return Ok(RateDecision {
                 allowed: false,
                 remaining: 0,
@@ -56,7 +57,26 @@ impl RateLimiter for MemoryRateLimiter {
             });
         }
         window.count += 1;
-        Ok(RateDecision { allowed: true, remaining: limit.limit - window.count, retry_after: None })
+        let remaining = u64::from(limit.limit) - window.count;
+        Ok(RateDecision {
+            allowed: true,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            retry_after: None,
+        })
+    }
+
+    async fn add(&self, key: &str, amount: i64, window: std::time::Duration) -> Result<Tally> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() >= self.sweep_at {
+            windows.retain(|_, w| w.ends_at > now);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert(Window { count: 0, ends_at: now + window });
+        if entry.ends_at <= now {
+            *entry = Window { count: 0, ends_at: now + window };
+        }
+        entry.count = entry.count.saturating_add_signed(amount);
+        Ok(Tally { count: entry.count, resets_in: entry.ends_at - now })
     }
 
     async fn reset(&self, key: &str) -> Result<()> {

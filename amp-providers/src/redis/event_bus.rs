@@ -77,6 +77,21 @@ fn time(ms: i64) -> DateTime<Utc> {
 }
 
 /// Parses a pub/sub message `"<id> <ms> <payload json>"`.
+/// Stream entries the replay reads per round trip.
+const REPLAY_PAGE: usize = 100;
+
+/// A replayed stream entry as an event.
+fn replayed(topic: &str, entry: &redis::streams::StreamId) -> Result<Event> {
+    let payload: String = entry.get("p").ok_or_else(|| Error::bug("stream entry without payload"))?;
+    let ms: i64 = entry.get("t").unwrap_or_default();
+    Ok(Event {
+        id: stream_id(&entry.id)?,
+        topic: topic.to_owned(),
+        payload: serde_json::from_str(&payload).map_err(|e| Error::internal("malformed event payload", e))?,
+        published_at: time(ms),
+    })
+}
+
 fn parse_live(topic: &str, msg: &str) -> Result<Event> {
     let mut parts = msg.splitn(3, ' ');
     let (Some(id), Some(ms), Some(payload)) = (parts.next(), parts.next(), parts.next()) else {
@@ -113,7 +128,6 @@ impl EventBus for RedisEventBus {
         let subscription = self.subscriptions.subscribe(&channel).await?;
 
         let mut conn = self.redis.conn();
-        let mut replay = Vec::new();
         if let Some(after) = after {
             let last: Option<EventId> = conn.get(&seq).await.map_err(redis_error)?;
             let last = last.unwrap_or(0);
@@ -127,23 +141,30 @@ impl EventBus for RedisEventBus {
                     "event {after} of {topic} is older than the replay window; resynchronize in full"
                 )));
             }
-            let entries: StreamRangeReply =
-                conn.xrange(&log, format!("{}-0", after + 1), "+").await.map_err(redis_error)?;
-            for entry in entries.ids {
-                let payload: String =
-                    entry.get("p").ok_or_else(|| Error::bug("stream entry without payload"))?;
-                let ms: i64 = entry.get("t").unwrap_or_default();
-                replay.push(Event {
-                    id: stream_id(&entry.id)?,
-                    topic: topic.to_owned(),
-                    payload: serde_json::from_str(&payload)
-                        .map_err(|e| Error::internal("malformed event payload", e))?,
-                    published_at: time(ms),
-                });
+        }
+        // The replay is read a page at a time, so no single reply holds the whole window.
+        let mut replay = Vec::new();
+        if let Some(mut from) = after {
+            loop {
+                let page: StreamRangeReply = conn
+                    .xrange_count(&log, format!("{}-0", from + 1), "+", REPLAY_PAGE)
+                    .await
+                    .map_err(redis_error)?;
+                let full = page.ids.len() == REPLAY_PAGE;
+                for entry in &page.ids {
+                    let event = replayed(topic, entry)?;
+                    from = event.id;
+                    replay.push(event);
+                }
+                if !full {
+                    break;
+                }
             }
         }
+        let last_seen =
+            Arc::new(std::sync::atomic::AtomicU64::new(replay.last().map(|e| e.id).or(after).unwrap_or(0)));
+        let replay = futures::stream::iter(replay.into_iter().map(Ok));
 
-        let mut last_seen = replay.last().map(|e| e.id).or(after).unwrap_or(0);
         let topic = topic.to_owned();
         let cut_off = subscription.cut_off;
         let live =
@@ -151,9 +172,9 @@ impl EventBus for RedisEventBus {
                 let event = parse_live(&topic, &text);
                 // Events read from the replay may also arrive live; deliver each id once.
                 let keep = match &event {
-                    Ok(e) if e.id <= last_seen => false,
+                    Ok(e) if e.id <= last_seen.load(std::sync::atomic::Ordering::Acquire) => false,
                     Ok(e) => {
-                        last_seen = e.id;
+                        last_seen.store(e.id, std::sync::atomic::Ordering::Release);
                         true
                     }
                     Err(_) => true,
@@ -172,6 +193,6 @@ impl EventBus for RedisEventBus {
                 })
             }
         });
-        Ok(futures::stream::iter(replay.into_iter().map(Ok)).chain(live).chain(ended).boxed())
+        Ok(replay.chain(live).chain(ended).boxed())
     }
 }

@@ -119,6 +119,7 @@ fn session_from(id: SessionId, h: &HashMap<String, String>) -> Result<DeviceSess
         last_seen_at: time_field(h, "last_seen_at")?,
         expires_at: time_field(h, "expires_at")?,
         revoked_at: opt_time_field(h, "revoked_at")?,
+        minted_by: h.get("minted_by").map(|c| c.parse()).transpose()?,
     })
 }
 
@@ -148,6 +149,9 @@ impl SessionStore for RedisSessionStore {
         ];
         if let Some(r) = s.revoked_at {
             fields.push(("revoked_at".into(), ms(r).to_string()));
+        }
+        if let Some(minter) = s.minted_by {
+            fields.push(("minted_by".into(), minter.to_string()));
         }
         let mut invocation = self.create.key(self.session_key(s.id));
         invocation.arg(ms(s.expires_at));

@@ -37,12 +37,15 @@ macro_rules! impl_audit_log {
                 let rows: Vec<rows::AuditRow> = sqlx::query_as(
                     "SELECT seq, at, actor_id, action, target, workspace_id, success, client_addr, detail \
                      FROM audit_log WHERE ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR workspace_id = $2) \
-                     AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5",
+                     AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR seq < $4) \
+                     AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) ORDER BY seq DESC LIMIT $7",
                 )
                 .bind(q.actor.map(|a| a.as_uuid()))
                 .bind(q.workspace.map(|w| w.as_uuid()))
                 .bind(q.action.as_ref().map(rows::enum_text).transpose()?)
                 .bind(q.before_seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX)))
+                .bind(q.since.map(rows::ms))
+                .bind(q.until.map(rows::ms))
                 .bind(i64::from(q.limit))
                 .fetch_all(&self.pool)
                 .await

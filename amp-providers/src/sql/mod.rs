@@ -240,18 +240,18 @@ impl PostgresStores {
 }
 
 macro_rules! impl_all_stores {
-    ($stores:ty) => {
+    ($stores:ty, $db:ty) => {
         impl_user_stores!($stores);
         impl_session_store!($stores);
         impl_conversation_store!($stores);
         impl_file_store!($stores);
-        impl_workspace_store!($stores);
+        impl_workspace_store!($stores, $db);
         impl_agent_store!($stores);
         impl_audit_log!($stores);
     };
 }
 
 #[cfg(feature = "sqlite")]
-impl_all_stores!(SqliteStores);
+impl_all_stores!(SqliteStores, sqlx::Sqlite);
 #[cfg(feature = "postgres")]
-impl_all_stores!(PostgresStores);
+impl_all_stores!(PostgresStores, sqlx::Postgres);

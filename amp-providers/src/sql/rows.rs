@@ -52,24 +52,26 @@ pub(crate) fn enum_from_text<T: serde::de::DeserializeOwned>(text: &str) -> Resu
         .map_err(|e| Error::internal(format!("unknown stored value `{text}`"), e))
 }
 
-pub(crate) type UserRow = (Uuid, String, String, Json<Preferences>, i64, bool);
+pub(crate) type UserRow = (Uuid, String, String, Json<Preferences>, i64, bool, String, bool);
 
 pub(crate) fn user(row: UserRow) -> Result<User> {
-    let (id, email, display_name, Json(preferences), created_at, disabled) = row;
+    let (id, email, display_name, Json(preferences), created_at, email_verified, status, admin) = row;
     Ok(User {
         id: UserId::from_uuid(id),
         email,
         display_name,
         preferences,
         created_at: time(created_at)?,
-        disabled,
+        email_verified,
+        status: status.parse()?,
+        admin,
     })
 }
 
-pub(crate) type ApiKeyRow = (Uuid, Uuid, String, String, String, i64, Option<i64>);
+pub(crate) type ApiKeyRow = (Uuid, Uuid, String, String, String, i64, Option<i64>, String, Option<String>);
 
 pub(crate) fn api_key(row: ApiKeyRow) -> Result<ApiKeyRecord> {
-    let (id, user, name, prefix, hash, created_at, revoked_at) = row;
+    let (id, user, name, prefix, hash, created_at, revoked_at, scopes, minted_by) = row;
     Ok(ApiKeyRecord {
         id: ApiKeyId::from_uuid(id),
         user: UserId::from_uuid(user),
@@ -78,13 +80,15 @@ pub(crate) fn api_key(row: ApiKeyRow) -> Result<ApiKeyRecord> {
         hash,
         created_at: time(created_at)?,
         revoked_at: opt_time(revoked_at)?,
+        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_>>()?,
+        minted_by: minted_by.as_deref().map(str::parse).transpose()?,
     })
 }
 
-pub(crate) type SessionRow = (Uuid, Uuid, Uuid, String, i64, i64, i64, Option<i64>);
+pub(crate) type SessionRow = (Uuid, Uuid, Uuid, String, i64, i64, i64, Option<i64>, Option<String>);
 
 pub(crate) fn session(row: SessionRow) -> Result<DeviceSession> {
-    let (id, user, device, device_name, created_at, last_seen_at, expires_at, revoked_at) = row;
+    let (id, user, device, device_name, created_at, last_seen_at, expires_at, revoked_at, minted_by) = row;
     Ok(DeviceSession {
         id: SessionId::from_uuid(id),
         user: UserId::from_uuid(user),
@@ -94,6 +98,7 @@ pub(crate) fn session(row: SessionRow) -> Result<DeviceSession> {
         last_seen_at: time(last_seen_at)?,
         expires_at: time(expires_at)?,
         revoked_at: opt_time(revoked_at)?,
+        minted_by: minted_by.as_deref().map(str::parse).transpose()?,
     })
 }
 
@@ -233,6 +238,20 @@ pub(crate) fn membership(row: MembershipRow) -> Result<Membership> {
         user: UserId::from_uuid(user),
         role: enum_from_text::<WorkspaceRole>(&role)?,
         added_at: time(added_at)?,
+    })
+}
+
+pub(crate) type InvitationRow = (Uuid, String, String, Uuid, i64, i64);
+
+pub(crate) fn invitation(row: InvitationRow) -> Result<amp_core::Invitation> {
+    let (workspace, email, role, invited_by, created_at, expires_at) = row;
+    Ok(amp_core::Invitation {
+        workspace: WorkspaceId::from_uuid(workspace),
+        email,
+        role: enum_from_text::<WorkspaceRole>(&role)?,
+        invited_by: UserId::from_uuid(invited_by),
+        created_at: time(created_at)?,
+        expires_at: time(expires_at)?,
     })
 }
 

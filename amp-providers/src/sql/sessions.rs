@@ -8,8 +8,8 @@ macro_rules! impl_session_store {
             async fn create_session(&self, s: amp_core::DeviceSession) -> amp_core::Result<()> {
                 sqlx::query(
                     "INSERT INTO device_sessions \
-                     (id, user_id, device_id, device_name, created_at, last_seen_at, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     (id, user_id, device_id, device_name, created_at, last_seen_at, expires_at, revoked_at, minted_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(s.id.as_uuid())
                 .bind(s.user.as_uuid())
@@ -19,6 +19,7 @@ macro_rules! impl_session_store {
                 .bind(rows::ms(s.last_seen_at))
                 .bind(rows::ms(s.expires_at))
                 .bind(s.revoked_at.map(rows::ms))
+                .bind(s.minted_by.map(|c| c.to_string()))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| error::db_error(e, "this session already exists", &format!("user {}", s.user)))?;
@@ -30,7 +31,7 @@ macro_rules! impl_session_store {
                 id: amp_core::SessionId,
             ) -> amp_core::Result<Option<amp_core::DeviceSession>> {
                 let row: Option<rows::SessionRow> = sqlx::query_as(
-                    "SELECT id, user_id, device_id, device_name, created_at, last_seen_at, expires_at, revoked_at \
+                    "SELECT id, user_id, device_id, device_name, created_at, last_seen_at, expires_at, revoked_at, minted_by \
                      FROM device_sessions WHERE id = $1",
                 )
                 .bind(id.as_uuid())
@@ -77,7 +78,7 @@ macro_rules! impl_session_store {
                 user: amp_core::UserId,
             ) -> amp_core::Result<Vec<amp_core::DeviceSession>> {
                 let rows: Vec<rows::SessionRow> = sqlx::query_as(
-                    "SELECT id, user_id, device_id, device_name, created_at, last_seen_at, expires_at, revoked_at \
+                    "SELECT id, user_id, device_id, device_name, created_at, last_seen_at, expires_at, revoked_at, minted_by \
                      FROM device_sessions WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
                 )
                 .bind(user.as_uuid())

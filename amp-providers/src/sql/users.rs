@@ -10,33 +10,60 @@ macro_rules! impl_user_stores {
                 if email.is_empty() || !email.contains('@') {
                     return Err(amp_core::Error::invalid_input("email must be an address"));
                 }
-                let user = amp_core::User {
+                let mut user = amp_core::User {
                     id: amp_core::UserId::new(),
                     email,
                     display_name: new.display_name,
                     preferences: amp_core::Preferences::default(),
                     created_at: $crate::sql::now_ms(),
-                    disabled: false,
+                    email_verified: new.email_verified,
+                    status: new.status,
+                    admin: false,
                 };
+                // The account and the installation's claim are written together: of two
+                // first registrations at once, exactly one commits the claim.
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
                 sqlx::query(
-                    "INSERT INTO users (id, email, display_name, preferences, created_at, disabled) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO users (id, email, display_name, preferences, created_at, email_verified, status, admin) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE)",
                 )
                 .bind(user.id.as_uuid())
                 .bind(&user.email)
                 .bind(&user.display_name)
                 .bind(sqlx::types::Json(&user.preferences))
                 .bind(rows::ms(user.created_at))
-                .bind(false)
-                .execute(&self.pool)
+                .bind(user.email_verified)
+                .bind(user.status.as_str())
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| error::db_error(e, "an account with this email already exists", "user"))?;
+                if new.claims_installation {
+                    let claimed = sqlx::query(
+                        "INSERT INTO installation_claim (id, user_id, claimed_at) VALUES (1, $1, $2) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(user.id.as_uuid())
+                    .bind(rows::ms(user.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error::internal)?;
+                    if claimed.rows_affected() == 1 {
+                        sqlx::query("UPDATE users SET admin = TRUE, status = 'active' WHERE id = $1")
+                            .bind(user.id.as_uuid())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(error::internal)?;
+                        user.admin = true;
+                        user.status = amp_core::AccountStatus::Active;
+                    }
+                }
+                tx.commit().await.map_err(|e| error::db_error(e, "an account with this email already exists", "user"))?;
                 Ok(user)
             }
 
             async fn get_user(&self, id: amp_core::UserId) -> amp_core::Result<Option<amp_core::User>> {
                 let row: Option<rows::UserRow> = sqlx::query_as(
-                    "SELECT id, email, display_name, preferences, created_at, disabled FROM users WHERE id = $1",
+                    "SELECT id, email, display_name, preferences, created_at, email_verified, status, admin FROM users WHERE id = $1",
                 )
                 .bind(id.as_uuid())
                 .fetch_optional(&self.pool)
@@ -47,7 +74,7 @@ macro_rules! impl_user_stores {
 
             async fn find_user_by_email(&self, email: &str) -> amp_core::Result<Option<amp_core::User>> {
                 let row: Option<rows::UserRow> = sqlx::query_as(
-                    "SELECT id, email, display_name, preferences, created_at, disabled FROM users \
+                    "SELECT id, email, display_name, preferences, created_at, email_verified, status, admin FROM users \
                      WHERE lower(email) = lower($1)",
                 )
                 .bind(email.trim())
@@ -64,7 +91,7 @@ macro_rules! impl_user_stores {
             ) -> amp_core::Result<amp_core::User> {
                 let row: Option<rows::UserRow> = sqlx::query_as(
                     "UPDATE users SET preferences = $2 WHERE id = $1 \
-                     RETURNING id, email, display_name, preferences, created_at, disabled",
+                     RETURNING id, email, display_name, preferences, created_at, email_verified, status, admin",
                 )
                 .bind(id.as_uuid())
                 .bind(sqlx::types::Json(&preferences))
@@ -74,10 +101,10 @@ macro_rules! impl_user_stores {
                 row.map(rows::user).transpose()?.ok_or_else(|| amp_core::Error::not_found(format!("user {id}")))
             }
 
-            async fn set_disabled(&self, id: amp_core::UserId, disabled: bool) -> amp_core::Result<()> {
-                let done = sqlx::query("UPDATE users SET disabled = $2 WHERE id = $1")
+            async fn set_status(&self, id: amp_core::UserId, status: amp_core::AccountStatus) -> amp_core::Result<()> {
+                let done = sqlx::query("UPDATE users SET status = $2 WHERE id = $1")
                     .bind(id.as_uuid())
-                    .bind(disabled)
+                    .bind(status.as_str())
                     .execute(&self.pool)
                     .await
                     .map_err(error::internal)?;
@@ -85,6 +112,48 @@ macro_rules! impl_user_stores {
                     return Err(amp_core::Error::not_found(format!("user {id}")));
                 }
                 Ok(())
+            }
+
+            async fn set_admin(&self, id: amp_core::UserId, admin: bool) -> amp_core::Result<()> {
+                let done = sqlx::query("UPDATE users SET admin = $2 WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .bind(admin)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::internal)?;
+                if done.rows_affected() == 0 {
+                    return Err(amp_core::Error::not_found(format!("user {id}")));
+                }
+                Ok(())
+            }
+
+            async fn mark_email_verified(&self, id: amp_core::UserId, email: &str) -> amp_core::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE users SET email_verified = TRUE WHERE id = $1 AND lower(email) = lower($2)",
+                )
+                .bind(id.as_uuid())
+                .bind(email.trim())
+                .execute(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn list_users(
+                &self,
+                q: &amp_core::store::UserQuery,
+            ) -> amp_core::Result<Vec<amp_core::User>> {
+                let rows: Vec<rows::UserRow> = sqlx::query_as(
+                    "SELECT id, email, display_name, preferences, created_at, email_verified, status, admin FROM users \
+                     WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                )
+                .bind(q.status.map(|s| s.as_str()))
+                .bind(q.after.map(|a| a.as_uuid()))
+                .bind(i64::from(q.limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                rows.into_iter().map(rows::user).collect()
             }
         }
 
@@ -150,8 +219,8 @@ macro_rules! impl_user_stores {
 
             async fn insert_api_key(&self, key: amp_core::store::ApiKeyRecord) -> amp_core::Result<()> {
                 sqlx::query(
-                    "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(key.id.as_uuid())
                 .bind(key.user.as_uuid())
@@ -160,6 +229,8 @@ macro_rules! impl_user_stores {
                 .bind(&key.hash)
                 .bind(rows::ms(key.created_at))
                 .bind(key.revoked_at.map(rows::ms))
+                .bind(key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
+                .bind(key.minted_by.map(|c| c.to_string()))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| error::db_error(e, "this API key already exists", &format!("user {}", key.user)))?;
@@ -168,7 +239,7 @@ macro_rules! impl_user_stores {
 
             async fn find_api_key(&self, hash: &str) -> amp_core::Result<Option<amp_core::store::ApiKeyRecord>> {
                 let row: Option<rows::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at FROM api_keys WHERE hash = $1",
+                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by FROM api_keys WHERE hash = $1",
                 )
                 .bind(hash)
                 .fetch_optional(&self.pool)
@@ -182,7 +253,7 @@ macro_rules! impl_user_stores {
                 user: amp_core::UserId,
             ) -> amp_core::Result<Vec<amp_core::store::ApiKeyRecord>> {
                 let rows: Vec<rows::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at FROM api_keys \
+                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by FROM api_keys \
                      WHERE user_id = $1 ORDER BY created_at, id",
                 )
                 .bind(user.as_uuid())
@@ -211,6 +282,60 @@ macro_rules! impl_user_stores {
                     return Err(amp_core::Error::not_found(format!("API key {id}")));
                 }
                 Ok(())
+            }
+
+            async fn revoke_api_keys_of(
+                &self,
+                user: amp_core::UserId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> amp_core::Result<u64> {
+                let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                    .bind(user.as_uuid())
+                    .bind(rows::ms(at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::internal)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_email_token(&self, token: amp_core::store::EmailToken) -> amp_core::Result<()> {
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                sqlx::query("DELETE FROM email_tokens WHERE user_id = $1")
+                    .bind(token.user.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error::internal)?;
+                sqlx::query("INSERT INTO email_tokens (hash, user_id, email, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&token.hash)
+                    .bind(token.user.as_uuid())
+                    .bind(&token.email)
+                    .bind(rows::ms(token.expires_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| error::db_error(e, "this token already exists", &format!("user {}", token.user)))?;
+                tx.commit().await.map_err(error::internal)
+            }
+
+            async fn take_email_token(
+                &self,
+                hash: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> amp_core::Result<Option<amp_core::store::EmailToken>> {
+                let row: Option<(String, uuid::Uuid, String, i64)> = sqlx::query_as(
+                    "DELETE FROM email_tokens WHERE hash = $1 RETURNING hash, user_id, email, expires_at",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                let Some((hash, user, email, expires_at)) = row else { return Ok(None) };
+                let expires_at = rows::time(expires_at)?;
+                Ok((expires_at > now).then(|| amp_core::store::EmailToken {
+                    hash,
+                    user: amp_core::UserId::from_uuid(user),
+                    email,
+                    expires_at,
+                }))
             }
         }
     };

@@ -2,7 +2,64 @@
 
 /// Implements [`WorkspaceStore`](amp_core::store::WorkspaceStore) for a store type with a `pool`.
 macro_rules! impl_workspace_store {
-    ($stores:ty) => {
+    ($stores:ty, $db:ty) => {
+        impl $stores {
+        /// Takes the workspace's row lock (PostgreSQL) or the database's write lock
+        /// (SQLite) first, so membership changes of one workspace run one after another.
+        async fn lock_workspace(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            workspace: amp_core::WorkspaceId,
+        ) -> amp_core::Result<()> {
+            let done = sqlx::query("UPDATE workspaces SET name = name WHERE id = $1")
+                .bind(workspace.as_uuid())
+                .execute(&mut **tx)
+                .await
+                .map_err(error::internal)?;
+            if done.rows_affected() == 0 {
+                return Err(amp_core::Error::not_found(format!("workspace {workspace}")));
+            }
+            Ok(())
+        }
+
+        async fn upsert_member_in(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            m: &amp_core::Membership,
+        ) -> amp_core::Result<()> {
+            sqlx::query(
+                "INSERT INTO memberships (workspace_id, user_id, role, added_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(m.workspace.as_uuid())
+            .bind(m.user.as_uuid())
+            .bind(rows::enum_text(&m.role)?)
+            .bind(rows::ms(m.added_at))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| error::db_error(e, "membership", &format!("workspace {} or user {}", m.workspace, m.user)))?;
+            Ok(())
+        }
+
+        /// `Conflict` (and the transaction is dropped, so rolled back) if no owner is left.
+        async fn ensure_owner_left(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            workspace: amp_core::WorkspaceId,
+        ) -> amp_core::Result<()> {
+            let owners: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE workspace_id = $1 AND role = $2")
+                    .bind(workspace.as_uuid())
+                    .bind(rows::enum_text(&amp_core::WorkspaceRole::Owner)?)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(error::internal)?;
+            if owners == 0 {
+                return Err(amp_core::Error::conflict(
+                    "a workspace needs an owner: make someone else owner first, or delete it",
+                ));
+            }
+            Ok(())
+        }
+        }
+
         #[async_trait::async_trait]
         impl amp_core::store::WorkspaceStore for $stores {
             async fn create_workspace(&self, w: amp_core::Workspace) -> amp_core::Result<()> {
@@ -69,20 +126,11 @@ macro_rules! impl_workspace_store {
             }
 
             async fn upsert_member(&self, m: amp_core::Membership) -> amp_core::Result<()> {
-                sqlx::query(
-                    "INSERT INTO memberships (workspace_id, user_id, role, added_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
-                )
-                .bind(m.workspace.as_uuid())
-                .bind(m.user.as_uuid())
-                .bind(rows::enum_text(&m.role)?)
-                .bind(rows::ms(m.added_at))
-                .execute(&self.pool)
-                .await
-                .map_err(|e| {
-                    error::db_error(e, "membership", &format!("workspace {} or user {}", m.workspace, m.user))
-                })?;
-                Ok(())
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                Self::lock_workspace(&mut tx, m.workspace).await?;
+                Self::upsert_member_in(&mut tx, &m).await?;
+                Self::ensure_owner_left(&mut tx, m.workspace).await?;
+                tx.commit().await.map_err(error::internal)
             }
 
             async fn remove_member(
@@ -90,12 +138,16 @@ macro_rules! impl_workspace_store {
                 workspace: amp_core::WorkspaceId,
                 user: amp_core::UserId,
             ) -> amp_core::Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                Self::lock_workspace(&mut tx, workspace).await?;
                 let done = sqlx::query("DELETE FROM memberships WHERE workspace_id = $1 AND user_id = $2")
                     .bind(workspace.as_uuid())
                     .bind(user.as_uuid())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(error::internal)?;
+                Self::ensure_owner_left(&mut tx, workspace).await?;
+                tx.commit().await.map_err(error::internal)?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -147,6 +199,107 @@ macro_rules! impl_workspace_store {
                         Ok((rows::workspace((id, name, context, by, at))?, rows::enum_from_text(&role)?))
                     })
                     .collect()
+            }
+
+            async fn upsert_invitation(&self, i: amp_core::Invitation) -> amp_core::Result<()> {
+                sqlx::query(
+                    "INSERT INTO invitations (workspace_id, email, role, invited_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, email) DO UPDATE SET \
+                     role = excluded.role, invited_by = excluded.invited_by, created_at = excluded.created_at, \
+                     expires_at = excluded.expires_at",
+                )
+                .bind(i.workspace.as_uuid())
+                .bind(i.email.trim().to_lowercase())
+                .bind(rows::enum_text(&i.role)?)
+                .bind(i.invited_by.as_uuid())
+                .bind(rows::ms(i.created_at))
+                .bind(rows::ms(i.expires_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| error::db_error(e, "invitation", &format!("workspace {}", i.workspace)))?;
+                Ok(())
+            }
+
+            async fn list_invitations(
+                &self,
+                workspace: amp_core::WorkspaceId,
+            ) -> amp_core::Result<Vec<amp_core::Invitation>> {
+                let rows: Vec<rows::InvitationRow> = sqlx::query_as(
+                    "SELECT workspace_id, email, role, invited_by, created_at, expires_at FROM invitations \
+                     WHERE workspace_id = $1 ORDER BY created_at, email",
+                )
+                .bind(workspace.as_uuid())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                rows.into_iter().map(rows::invitation).collect()
+            }
+
+            async fn invitations_for(&self, email: &str) -> amp_core::Result<Vec<amp_core::Invitation>> {
+                let rows: Vec<rows::InvitationRow> = sqlx::query_as(
+                    "SELECT workspace_id, email, role, invited_by, created_at, expires_at FROM invitations \
+                     WHERE email = $1 ORDER BY created_at, workspace_id",
+                )
+                .bind(email.trim().to_lowercase())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                rows.into_iter().map(rows::invitation).collect()
+            }
+
+            async fn delete_invitation(&self, workspace: amp_core::WorkspaceId, email: &str) -> amp_core::Result<bool> {
+                let done = sqlx::query("DELETE FROM invitations WHERE workspace_id = $1 AND email = $2")
+                    .bind(workspace.as_uuid())
+                    .bind(email.trim().to_lowercase())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(error::internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn accept_invitation(
+                &self,
+                workspace: amp_core::WorkspaceId,
+                email: &str,
+                user: amp_core::UserId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> amp_core::Result<Option<amp_core::Membership>> {
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                let role: Option<(String, i64)> = sqlx::query_as(
+                    "DELETE FROM invitations WHERE workspace_id = $1 AND email = $2 RETURNING role, expires_at",
+                )
+                .bind(workspace.as_uuid())
+                .bind(email.trim().to_lowercase())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(error::internal)?;
+                let Some((role, expires_at)) = role else { return Ok(None) };
+                if expires_at <= rows::ms(at) {
+                    // The lapsed invitation goes; nobody joins.
+                    tx.commit().await.map_err(error::internal)?;
+                    return Ok(None);
+                }
+                let existing = sqlx::query_scalar::<_, String>(
+                    "SELECT role FROM memberships WHERE workspace_id = $1 AND user_id = $2",
+                )
+                .bind(workspace.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(error::internal)?;
+                let role: amp_core::WorkspaceRole = match existing {
+                    // Already a member: an invitation never lowers a role.
+                    Some(current) => {
+                        let current: amp_core::WorkspaceRole = rows::enum_from_text(&current)?;
+                        let invited: amp_core::WorkspaceRole = rows::enum_from_text(&role)?;
+                        if current.allows(invited) { current } else { invited }
+                    }
+                    None => rows::enum_from_text(&role)?,
+                };
+                let membership = amp_core::Membership { workspace, user, role, added_at: at };
+                Self::upsert_member_in(&mut tx, &membership).await?;
+                tx.commit().await.map_err(error::internal)?;
+                Ok(Some(membership))
             }
         }
     };

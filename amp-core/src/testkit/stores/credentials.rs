@@ -57,9 +57,16 @@ pub async fn credentials(stores: &Stores) {
         hash: unique("hash"),
         created_at: now_ms(),
         revoked_at: None,
+        scopes: Vec::new(),
+        minted_by: None,
     };
     let first = key(alice, "ci");
-    let second = key(alice, "laptop");
+    // Scopes and the minting credential must survive the store.
+    let second = ApiKeyRecord {
+        scopes: vec![crate::store::ApiKeyScope::Sessions, crate::store::ApiKeyScope::Keys],
+        minted_by: Some(crate::people::CredentialId::Session(crate::ids::SessionId::new())),
+        ..key(alice, "laptop")
+    };
     c.insert_api_key(first.clone()).await.unwrap();
     c.insert_api_key(second.clone()).await.unwrap();
     c.insert_api_key(key(bob, "bob's")).await.unwrap();
@@ -91,4 +98,11 @@ pub async fn credentials(stores: &Stores) {
         Some(at),
         "[credentials] revoking must record when"
     );
+    assert_eq!(c.revoke_api_keys_of(alice, now_ms()).await.unwrap(), 1, "[credentials] only live keys count");
+    assert!(c.list_api_keys(alice).await.unwrap().iter().all(|k| k.revoked_at.is_some()));
+    assert!(
+        c.list_api_keys(bob).await.unwrap().iter().all(|k| k.revoked_at.is_none()),
+        "[credentials] revoking one user's keys leaves others' alone"
+    );
+    super::users::email_tokens(stores).await;
 }

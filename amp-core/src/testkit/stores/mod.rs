@@ -39,5 +39,5 @@ pub async fn all(stores: &Stores) {
 /// A new user with a unique email.
 pub(crate) async fn new_user(stores: &Stores) -> UserId {
     let email = format!("{}@example.test", unique("user"));
-    stores.users.create_user(NewUser { email, display_name: "Kit User".into() }).await.unwrap().id
+    stores.users.create_user(NewUser::active(email, "Kit User")).await.unwrap().id
 }

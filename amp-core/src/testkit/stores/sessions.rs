@@ -20,6 +20,9 @@ fn session(user: UserId, name: &str) -> DeviceSession {
         last_seen_at: now,
         expires_at: now + Duration::hours(12),
         revoked_at: None,
+        // One of the kit's sessions was minted by a key: the store must keep that.
+        minted_by: (name == "phone")
+            .then(|| crate::people::CredentialId::ApiKey(crate::ids::ApiKeyId::new())),
     }
 }
 
@@ -48,6 +51,11 @@ pub async fn sessions(stores: &Stores) {
         s.get_session(laptop.id).await.unwrap(),
         Some(laptop.clone()),
         "[sessions] a session reads back intact"
+    );
+    assert_eq!(
+        s.get_session(phone.id).await.unwrap(),
+        Some(phone.clone()),
+        "[sessions] a minted session reads back intact, minter included"
     );
     assert_eq!(s.get_session(SessionId::new()).await.unwrap(), None);
 
