@@ -25,6 +25,7 @@ use crate::context::{Context, Source, fit_history, fit_sources, history};
 use crate::conversations::Conversations;
 use crate::gateway::{agent_target, apply_sampling};
 use crate::principal::Principal;
+use crate::quotas::{Quotas, StreamSlot};
 use crate::registry::AgentRegistry;
 use crate::response::cite;
 use crate::router::{Router, Target};
@@ -144,6 +145,7 @@ pub struct Amp {
     agents: AgentRegistry,
     context: Context,
     router: Router,
+    quotas: Option<Quotas>,
 }
 
 /// A turn ready for the model: everything checked, nothing stored.
@@ -165,11 +167,21 @@ impl Amp {
         context: Context,
         router: Router,
     ) -> Self {
-        Amp { session, conversations, agents, context, router }
+        Amp { session, conversations, agents, context, router, quotas: None }
+    }
+
+    /// Counts every turn against the caller's quotas (requests per minute, streams open at
+    /// once, tokens per day); without this, turns are not limited.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = Some(quotas);
+        self
     }
 
     /// Answers a turn in one piece.
     pub async fn send(&self, principal: &Principal, turn: ChatTurn) -> Result<ChatAnswer> {
+        if let Some(quotas) = &self.quotas {
+            quotas.begin_chat(principal).await?;
+        }
         let prepared = self.prepare(principal, turn).await?;
         let routed = self.router.complete(&prepared.target, &prepared.request).await?;
         let start = self.begin(principal, &prepared, routed.model, routed.deployment).await?;
@@ -180,6 +192,13 @@ impl Amp {
 
     /// Answers a turn as a stream, returned once the model's first token arrived.
     pub async fn stream(&self, principal: &Principal, turn: ChatTurn) -> Result<TurnStream> {
+        let slot = match &self.quotas {
+            Some(quotas) => {
+                quotas.begin_chat(principal).await?;
+                Some(quotas.stream_slot(principal).await?)
+            }
+            None => None,
+        };
         let prepared = self.prepare(principal, turn).await?;
         let routed = self.router.stream(&prepared.target, &prepared.request).await?;
         let start = self.begin(principal, &prepared, routed.model, routed.deployment).await?;
@@ -191,6 +210,7 @@ impl Amp {
             text: String::new(),
             usage: None,
             ended: false,
+            _slot: slot,
         };
         let events = futures::stream::unfold(pump, |mut pump| async move {
             let event = pump.next_event().await?;
@@ -327,6 +347,11 @@ impl Amp {
         text: &str,
         usage: Option<Usage>,
     ) -> Result<Message> {
+        if let (Some(quotas), Some(usage)) = (&self.quotas, usage) {
+            quotas
+                .charge_tokens(principal, u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens))
+                .await;
+        }
         let (content, citations) = cite(text, &start.sources);
         let answer = Message {
             id: MessageId::new(),
@@ -361,6 +386,8 @@ struct Pump {
     text: String,
     usage: Option<Usage>,
     ended: bool,
+    /// The caller's stream slot, given back when the stream ends or is dropped.
+    _slot: Option<StreamSlot>,
 }
 
 impl Pump {

@@ -283,6 +283,12 @@ impl Conversations {
     /// (viewers included) can then read it. Only its owner may share it, and only into a
     /// workspace where they are an editor or owner; one already in a workspace is
     /// `Conflict`, since moving it would take it away from that workspace's members.
+    ///
+    /// A share never reveals what only its owner could read: a conversation whose answers
+    /// cite a file outside that workspace (a private one, another workspace's, a deleted
+    /// one) or any data-source record is refused with `Conflict` naming them, since the
+    /// answers' text was written from those passages; share the files into the workspace
+    /// first, or ask again inside it.
     pub async fn share(
         &self,
         principal: &Principal,
@@ -299,6 +305,7 @@ impl Conversations {
             return Err(Error::conflict(format!("conversation {id} is already in a workspace")));
         }
         self.session.require_role(principal, workspace, WorkspaceRole::Editor).await?;
+        self.ensure_citations_readable_in(id, workspace).await?;
         let now = crate::clock::now();
         if !self.stores.conversations.share_conversation(id, workspace, now).await? {
             // Shared or deleted by a concurrent request since it was read.
@@ -315,6 +322,51 @@ impl Conversations {
             .await;
         self.announce(principal, "conversation_shared", json!({ "conversation": shared })).await;
         Ok(shared)
+    }
+
+    /// `Conflict` unless every passage the conversation's answers cite is readable by every
+    /// member of `workspace`.
+    async fn ensure_citations_readable_in(&self, id: ConversationId, workspace: WorkspaceId) -> Result<()> {
+        let mut files = std::collections::BTreeSet::new();
+        let mut records = 0usize;
+        let mut after = None;
+        loop {
+            let page = self.stores.conversations.list_messages(id, after, 500).await?;
+            for citation in page.iter().flat_map(|m| &m.citations) {
+                match &citation.origin {
+                    amp_core::PassageOrigin::File { file, .. } => {
+                        files.insert(*file);
+                    }
+                    amp_core::PassageOrigin::Record { .. } => records += 1,
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => after = Some(last.id),
+                _ => break,
+            }
+        }
+        let mut unreadable = Vec::new();
+        for file in files {
+            let meta = self.stores.files.get_file(file).await?;
+            if meta.is_none_or(|m| m.workspace != Some(workspace)) {
+                unreadable.push(file.to_string());
+            }
+        }
+        if unreadable.is_empty() && records == 0 {
+            return Ok(());
+        }
+        let mut what = Vec::new();
+        if !unreadable.is_empty() {
+            what.push(format!("files not in the workspace ({})", unreadable.join(", ")));
+        }
+        if records > 0 {
+            what.push(format!("{records} data-source record(s)"));
+        }
+        Err(Error::conflict(format!(
+            "conversation {id} cites {} that the workspace's members may not read; share the files \
+             into the workspace first, or ask again inside it",
+            what.join(" and ")
+        )))
     }
 
     /// The conversation if the caller may read it, else `NotFound`.

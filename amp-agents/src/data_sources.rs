@@ -85,13 +85,15 @@ impl DataSources {
         if sources.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let email = self
+        let me = self
             .stores
             .users
             .get_user(principal.user)
             .await?
-            .ok_or_else(|| Error::unauthenticated("the account no longer exists"))?
-            .email;
+            .ok_or_else(|| Error::unauthenticated("the account no longer exists"))?;
+        // Access lists name people by email, which proves nothing until it is verified:
+        // until then only records open to everyone are readable.
+        let email = me.email_verified.then_some(me.email);
         let mut hits = Vec::new();
         for source in sources {
             // Ask for more than needed: the access lists may withhold some.
@@ -114,12 +116,9 @@ impl DataSources {
             let total = records.len();
             let mut readable: Vec<SourceRecord> = records
                 .into_iter()
-                .filter(|r| {
-                    if shared {
-                        r.allowed_principals.iter().any(|p| p == EVERYONE)
-                    } else {
-                        may_read(&r.allowed_principals, &email)
-                    }
+                .filter(|r| match (&email, shared) {
+                    (Some(email), false) => may_read(&r.allowed_principals, email),
+                    _ => r.allowed_principals.iter().any(|p| p == EVERYONE),
                 })
                 .collect();
             let withheld = total - readable.len();

@@ -4,9 +4,11 @@
 use amp_core::{
     AgentConfig, AgentId, ChatMessage, ChatRequest, ChatResponse, ChatStream, ModelId, Result, Role,
 };
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::principal::Principal;
+use crate::quotas::Quotas;
 use crate::registry::AgentRegistry;
 use crate::router::{ModelSummary, Routed, Router, Target};
 use crate::session::SessionAgent;
@@ -32,6 +34,7 @@ pub struct Gateway {
     router: Router,
     agents: AgentRegistry,
     session: SessionAgent,
+    quotas: Option<Quotas>,
 }
 
 /// What a caller may name as `model`: registry models and the agents they may use.
@@ -46,7 +49,14 @@ pub struct Choices {
 impl Gateway {
     /// A gateway over these agents.
     pub fn new(router: Router, agents: AgentRegistry, session: SessionAgent) -> Self {
-        Gateway { router, agents, session }
+        Gateway { router, agents, session, quotas: None }
+    }
+
+    /// Counts every completion against the caller's quotas (requests per minute, streams
+    /// open at once, tokens per day); without this, completions are not limited.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = Some(quotas);
+        self
     }
 
     /// The Router behind it.
@@ -60,14 +70,47 @@ impl Gateway {
         principal: &Principal,
         request: ChatRequest,
     ) -> Result<Routed<ChatResponse>> {
+        if let Some(quotas) = &self.quotas {
+            quotas.begin_chat(principal).await?;
+        }
         let (target, request) = self.prepare(principal, request).await?;
-        self.router.complete(&target, &request).await
+        let routed = self.router.complete(&target, &request).await?;
+        if let (Some(quotas), Some(usage)) = (&self.quotas, routed.value.usage) {
+            quotas
+                .charge_tokens(principal, u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens))
+                .await;
+        }
+        Ok(routed)
     }
 
     /// Answers as a stream (returned once the first token arrived).
     pub async fn stream(&self, principal: &Principal, request: ChatRequest) -> Result<Routed<ChatStream>> {
+        let slot = match &self.quotas {
+            Some(quotas) => {
+                quotas.begin_chat(principal).await?;
+                Some(quotas.stream_slot(principal).await?)
+            }
+            None => None,
+        };
         let (target, request) = self.prepare(principal, request).await?;
-        self.router.stream(&target, &request).await
+        let routed = self.router.stream(&target, &request).await?;
+        let Some(quotas) = self.quotas.clone() else { return Ok(routed) };
+        // The stream holds its slot until it ends, and charges the tokens it reports.
+        let principal = *principal;
+        let Routed { value, model, deployment, failed_attempts } = routed;
+        let metered = value.then(move |event| {
+            // Moved in so the slot lives exactly as long as the stream.
+            let _held = &slot;
+            let quotas = quotas.clone();
+            async move {
+                if let Ok(amp_core::StreamEvent::Usage(usage)) = &event {
+                    let total = u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
+                    quotas.charge_tokens(&principal, total).await;
+                }
+                event
+            }
+        });
+        Ok(Routed { value: metered.boxed(), model, deployment, failed_attempts })
     }
 
     /// The models and agents the caller may name.
@@ -124,19 +167,30 @@ impl Gateway {
         Ok((agent_target(&agent, preferred), request))
     }
 
-    /// An agent the caller may use, by id or by name (case-insensitive). A name that is
-    /// neither a model nor such an agent is `NotFound` as a model, so nothing about other
-    /// people's agents leaks.
+    /// An agent the caller may use, by id or by name (case-insensitive). The caller's own
+    /// agent of that name wins over shared ones; several shared ones of that name (and none
+    /// of the caller's) are `Conflict`, never a silent pick. A name that is neither a model
+    /// nor such an agent is `NotFound` as a model, so nothing about other people's agents
+    /// leaks.
     async fn agent_named(&self, principal: &Principal, name: &str) -> Result<AgentConfig> {
         let unknown = || amp_core::Error::not_found(format!("model `{name}`"));
         if let Ok(id) = name.parse::<AgentId>() {
             return self.agents.get(principal, id).await.map_err(|_| unknown());
         }
-        self.agents
+        let (mine, shared): (Vec<AgentConfig>, Vec<AgentConfig>) = self
+            .agents
             .list(principal)
             .await?
             .into_iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
-            .ok_or_else(unknown)
+            .filter(|a| a.name.eq_ignore_ascii_case(name))
+            .partition(|a| a.owner == principal.user);
+        let mut candidates = if mine.is_empty() { shared } else { mine };
+        match candidates.len() {
+            0 => Err(unknown()),
+            1 => Ok(candidates.remove(0)),
+            n => Err(amp_core::Error::conflict(format!(
+                "{n} agents you can use are named `{name}`: name one by its id"
+            ))),
+        }
     }
 }

@@ -34,6 +34,7 @@ mod digest;
 pub mod files;
 pub mod gateway;
 pub mod principal;
+pub mod quotas;
 pub mod registry;
 pub mod response;
 pub mod router;

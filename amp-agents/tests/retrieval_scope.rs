@@ -12,6 +12,7 @@ use amp_providers::{MemoryEventBus, MemoryRateLimiter};
 
 struct Fixture {
     agent: SessionAgent,
+    stores: amp_core::Stores,
     _dir: tempfile::TempDir,
 }
 
@@ -19,17 +20,22 @@ async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let sql =
         Arc::new(SqliteStores::open(&dir.path().join("amp.db"), &PoolOptions::default()).await.unwrap());
-    let config =
-        AuthConfig { jwt_secret: Some(Secret::new("test-signing-key-".repeat(3))), ..AuthConfig::default() };
+    let config = AuthConfig {
+        jwt_secret: Some(Secret::new("test-signing-key-".repeat(3))),
+        registration: amp_core::config::RegistrationMode::Open,
+        ..AuthConfig::default()
+    };
     let events = Arc::new(MemoryEventBus::new(&amp_core::config::EventBusConfig::default()));
-    let agent = SessionAgent::new(sql.stores(), Arc::new(MemoryRateLimiter::new()), events, config).unwrap();
-    Fixture { agent, _dir: dir }
+    let stores = sql.stores();
+    let agent =
+        SessionAgent::new(stores.clone(), Arc::new(MemoryRateLimiter::new()), events, config).unwrap();
+    Fixture { agent, stores, _dir: dir }
 }
 
 async fn person(agent: &SessionAgent, email: &str) -> Principal {
     let password = "correct horse battery";
     let registration = Registration { email: email.into(), password: password.into(), display_name: None };
-    agent.register(registration).await.unwrap();
+    agent.register(registration, None).await.unwrap();
     let pair = agent.login(email, password, DeviceLogin::default()).await.unwrap();
     agent.authenticate(&pair.access_token).await.unwrap()
 }
@@ -39,18 +45,26 @@ fn reads(filter: &SearchFilter, owner: UserId, workspace: Option<WorkspaceId>) -
 }
 
 #[tokio::test]
-async fn a_workspace_chat_reads_own_and_that_workspaces_files_only() {
+async fn a_workspace_chat_reads_that_workspaces_files_only() {
     let f = fixture().await;
     let me = person(&f.agent, "me@example.test").await;
     let colleague = person(&f.agent, "colleague@example.test").await;
     let ws = f.agent.create_workspace(&colleague, "Research", None).await.unwrap().id;
     f.agent.set_member(&colleague, ws, "me@example.test", WorkspaceRole::Viewer).await.unwrap();
+    assert_eq!(
+        f.agent.retrieval_scope(&me, Some(ws)).await.unwrap_err().kind(),
+        ErrorKind::NotFound,
+        "invited only"
+    );
+    f.stores.users.mark_email_verified(me.user, "me@example.test").await.unwrap();
+    f.agent.accept_invitation(&me, ws).await.unwrap();
     let other_ws = f.agent.create_workspace(&me, "Private", None).await.unwrap().id;
 
     let scope = f.agent.retrieval_scope(&me, Some(ws)).await.unwrap();
-    assert!(reads(&scope, me.user, None), "the caller's own files");
+    assert!(!reads(&scope, me.user, None), "not the caller's private files: every member reads the answer");
     assert!(reads(&scope, colleague.user, Some(ws)), "the workspace's files");
-    assert!(reads(&scope, me.user, Some(other_ws)), "the caller's own file, wherever it is shared");
+    assert!(reads(&scope, me.user, Some(ws)), "the caller's files shared into it");
+    assert!(!reads(&scope, me.user, Some(other_ws)), "not the caller's files in another workspace");
     assert!(!reads(&scope, colleague.user, None), "another member's private files");
     assert!(!reads(&scope, colleague.user, Some(other_ws)), "another workspace's files");
     assert!(!reads(&scope, UserId::new(), Some(WorkspaceId::new())), "strangers' files");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use amp_agents::SessionAgent;
 use amp_agents::session::{DeviceLogin, Registration};
 use amp_core::audit::{AuditAction, AuditQuery};
-use amp_core::config::AuthConfig;
+use amp_core::config::{AuthConfig, RegistrationMode};
 use amp_core::{ErrorKind, Secret, Stores};
 use amp_providers::sql::{PoolOptions, SqliteStores};
 use amp_providers::{MemoryEventBus, MemoryRateLimiter};
@@ -15,6 +15,11 @@ struct Fixture {
     agent: SessionAgent,
     stores: Stores,
     _dir: tempfile::TempDir,
+}
+
+/// Registration open, so every test account is active at once.
+fn open() -> AuthConfig {
+    AuthConfig { registration: RegistrationMode::Open, ..AuthConfig::default() }
 }
 
 async fn fixture(config: AuthConfig) -> Fixture {
@@ -35,18 +40,21 @@ fn device(addr: &str) -> DeviceLogin {
 
 async fn register(agent: &SessionAgent, email: &str) {
     agent
-        .register(Registration {
-            email: email.into(),
-            password: "correct horse battery".into(),
-            display_name: None,
-        })
+        .register(
+            Registration {
+                email: email.into(),
+                password: "correct horse battery".into(),
+                display_name: None,
+            },
+            None,
+        )
         .await
         .unwrap();
 }
 
 #[tokio::test]
 async fn login_gives_tokens_that_authenticate_and_logout_ends_them_at_once() {
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     let pair = f.agent.login("Ada@Example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
     assert_eq!(pair.token_type, "Bearer");
@@ -67,7 +75,7 @@ async fn login_gives_tokens_that_authenticate_and_logout_ends_them_at_once() {
 
 #[tokio::test]
 async fn a_wrong_password_and_an_unknown_account_fail_alike() {
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     let wrong = f.agent.login("ada@example.test", "not the password", device("10.0.0.1")).await.unwrap_err();
     let unknown =
@@ -84,8 +92,8 @@ async fn a_wrong_password_and_an_unknown_account_fail_alike() {
 }
 
 #[tokio::test]
-async fn repeated_failures_throttle_the_account_until_the_window_ends() {
-    let f = fixture(AuthConfig { login_attempts_per_account: 3, ..AuthConfig::default() }).await;
+async fn repeated_failures_throttle_that_address_for_the_account_until_the_window_ends() {
+    let f = fixture(AuthConfig { login_attempts_per_account: 3, ..open() }).await;
     register(&f.agent, "ada@example.test").await;
     for _ in 0..3 {
         let err =
@@ -93,18 +101,32 @@ async fn repeated_failures_throttle_the_account_until_the_window_ends() {
         assert_eq!(err.kind(), ErrorKind::Unauthenticated);
     }
     let err =
-        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.2")).await.unwrap_err();
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap_err();
     assert_eq!(
         err.kind(),
         ErrorKind::RateLimited,
-        "even the right password waits once the account is throttled"
+        "even the right password waits at the address that kept guessing"
     );
     assert!(err.retry_after().is_some_and(|d| d > Duration::ZERO), "a throttled sign-in says when to retry");
 }
 
 #[tokio::test]
+async fn a_stranger_guessing_cannot_lock_the_owner_out() {
+    let f = fixture(AuthConfig { login_attempts_per_account: 3, ..open() }).await;
+    register(&f.agent, "ada@example.test").await;
+    for _ in 0..6 {
+        f.agent.login("ada@example.test", "guess guess guess", device("203.0.113.66")).await.unwrap_err();
+    }
+    // Beyond the limit the account's wrong answers come slowly, but Ada signs in from her
+    // own address at once.
+    let started = std::time::Instant::now();
+    f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "the right password is not delayed");
+}
+
+#[tokio::test]
 async fn a_successful_login_clears_the_account_failure_count() {
-    let f = fixture(AuthConfig { login_attempts_per_account: 3, ..AuthConfig::default() }).await;
+    let f = fixture(AuthConfig { login_attempts_per_account: 3, ..open() }).await;
     register(&f.agent, "ada@example.test").await;
     for _ in 0..2 {
         f.agent.login("ada@example.test", "guess guess guess", device("10.0.0.1")).await.unwrap_err();
@@ -119,7 +141,7 @@ async fn a_successful_login_clears_the_account_failure_count() {
 
 #[tokio::test]
 async fn one_client_address_is_throttled_across_accounts() {
-    let f = fixture(AuthConfig { login_attempts_per_address: 4, ..AuthConfig::default() }).await;
+    let f = fixture(AuthConfig { login_attempts_per_address: 4, ..open() }).await;
     for i in 0..4 {
         let err = f
             .agent
@@ -136,7 +158,7 @@ async fn one_client_address_is_throttled_across_accounts() {
 
 #[tokio::test]
 async fn refresh_rotates_and_a_replayed_token_ends_the_whole_family() {
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(AuthConfig { refresh_reuse_grace_secs: 0, ..open() }).await;
     register(&f.agent, "ada@example.test").await;
     let first = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
     let second = f.agent.refresh(&first.refresh_token).await.unwrap();
@@ -166,17 +188,50 @@ async fn refresh_rotates_and_a_replayed_token_ends_the_whole_family() {
 }
 
 #[tokio::test]
-async fn of_two_concurrent_refreshes_exactly_one_wins() {
-    let f = fixture(AuthConfig::default()).await;
+async fn two_refreshes_within_the_grace_window_keep_the_session() {
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    // Two tabs refreshing at once, or a client retrying after it lost the first answer.
     let (a, b) = tokio::join!(f.agent.refresh(&pair.refresh_token), f.agent.refresh(&pair.refresh_token));
-    assert_eq!(usize::from(a.is_ok()) + usize::from(b.is_ok()), 1);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.session.id, b.session.id), (pair.session.id, pair.session.id));
+    assert_ne!(a.refresh_token, b.refresh_token);
+    f.agent.authenticate(&a.access_token).await.unwrap();
+    f.agent.authenticate(&b.access_token).await.unwrap();
+    f.agent.refresh(&b.refresh_token).await.unwrap();
+    let reuse = f
+        .stores
+        .audit
+        .query(&AuditQuery {
+            action: Some(AuditAction::TokenReuseDetected),
+            limit: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(reuse.is_empty(), "a retry is not theft");
+}
+
+#[tokio::test]
+async fn a_replay_after_the_grace_window_ends_the_session() {
+    let f = fixture(AuthConfig { refresh_reuse_grace_secs: 1, ..open() }).await;
+    register(&f.agent, "ada@example.test").await;
+    let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let next = f.agent.refresh(&pair.refresh_token).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let err = f.agent.refresh(&pair.refresh_token).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(
+        f.agent.authenticate(&next.access_token).await.unwrap_err().kind(),
+        ErrorKind::Unauthenticated
+    );
+    assert_eq!(f.agent.refresh(&next.refresh_token).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
 }
 
 #[tokio::test]
 async fn signing_in_beyond_the_cap_ends_the_oldest_session() {
-    let f = fixture(AuthConfig { max_sessions_per_user: 2, ..AuthConfig::default() }).await;
+    let f = fixture(AuthConfig { max_sessions_per_user: 2, ..open() }).await;
     register(&f.agent, "ada@example.test").await;
     let mut pairs = Vec::new();
     for _ in 0..3 {
@@ -195,12 +250,7 @@ async fn signing_in_beyond_the_cap_ends_the_oldest_session() {
 
 #[tokio::test]
 async fn idle_sessions_and_expired_access_tokens_are_refused() {
-    let f = fixture(AuthConfig {
-        session_idle_timeout_secs: 1,
-        access_token_ttl_secs: 1,
-        ..AuthConfig::default()
-    })
-    .await;
+    let f = fixture(AuthConfig { session_idle_timeout_secs: 1, access_token_ttl_secs: 1, ..open() }).await;
     register(&f.agent, "ada@example.test").await;
     let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -212,7 +262,7 @@ async fn idle_sessions_and_expired_access_tokens_are_refused() {
 
 #[tokio::test]
 async fn api_keys_authenticate_until_revoked_and_only_their_owner_revokes_them() {
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     register(&f.agent, "bob@example.test").await;
     let ada_pair =
@@ -222,7 +272,7 @@ async fn api_keys_authenticate_until_revoked_and_only_their_owner_revokes_them()
         f.agent.login("bob@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
     let bob = f.agent.authenticate(&bob_pair.access_token).await.unwrap();
 
-    let key = f.agent.create_api_key(&ada, "ci").await.unwrap();
+    let key = f.agent.create_api_key(&ada, "ci", &[]).await.unwrap();
     assert!(key.key.starts_with("amp_"));
     let via_key = f.agent.authenticate(&key.key).await.unwrap();
     assert_eq!(via_key.user, ada.user);
@@ -241,7 +291,7 @@ async fn api_keys_authenticate_until_revoked_and_only_their_owner_revokes_them()
 
 #[tokio::test]
 async fn a_device_of_another_person_cannot_be_revoked() {
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     register(&f.agent, "bob@example.test").await;
     let ada_pair =
@@ -256,45 +306,52 @@ async fn a_device_of_another_person_cannot_be_revoked() {
 
 #[tokio::test]
 async fn registration_checks_input_and_can_be_closed() {
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     let short =
         Registration { email: "ada@example.test".into(), password: "short".into(), display_name: None };
-    assert_eq!(f.agent.register(short).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    assert_eq!(f.agent.register(short, None).await.unwrap_err().kind(), ErrorKind::InvalidInput);
     register(&f.agent, "ada@example.test").await;
     let dup = Registration {
         email: "ADA@example.test".into(),
         password: "another long one".into(),
         display_name: None,
     };
-    assert_eq!(f.agent.register(dup).await.unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(f.agent.register(dup, None).await.unwrap_err().kind(), ErrorKind::Conflict);
 
-    let closed = fixture(AuthConfig { open_registration: false, ..AuthConfig::default() }).await;
-    let r = Registration {
-        email: "x@example.test".into(),
+    let closed = fixture(AuthConfig { registration: RegistrationMode::Closed, ..open() }).await;
+    let r = |email: &str| Registration {
+        email: email.into(),
         password: "long enough pw".into(),
         display_name: None,
     };
-    assert_eq!(closed.agent.register(r).await.unwrap_err().kind(), ErrorKind::Forbidden);
+    let first = closed.agent.register(r("first@example.test"), None).await.unwrap();
+    assert!(first.admin, "a closed installation still gets its first account, the administrator");
+    assert_eq!(
+        closed.agent.register(r("x@example.test"), None).await.unwrap_err().kind(),
+        ErrorKind::Forbidden
+    );
 }
 
 #[tokio::test]
 async fn a_disabled_account_cannot_sign_in_or_use_its_keys() {
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
     let ada = f.agent.authenticate(&pair.access_token).await.unwrap();
-    let key = f.agent.create_api_key(&ada, "ci").await.unwrap();
-    f.stores.users.set_disabled(ada.user, true).await.unwrap();
+    let key = f.agent.create_api_key(&ada, "ci", &[]).await.unwrap();
+    f.stores.users.set_status(ada.user, amp_core::AccountStatus::Disabled).await.unwrap();
     let err =
         f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "the right password learns the account is disabled");
+    let err = f.agent.login("ada@example.test", "wrong password!", device("10.0.0.1")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated, "a wrong one learns nothing");
     assert_eq!(f.agent.authenticate(&key.key).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
 }
 
 #[tokio::test]
 async fn a_change_on_one_device_reaches_the_others_in_order_and_resumes_after_a_reconnect() {
     use futures::StreamExt;
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     let laptop =
         f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
@@ -323,7 +380,7 @@ async fn a_change_on_one_device_reaches_the_others_in_order_and_resumes_after_a_
 #[tokio::test]
 async fn another_persons_changes_never_reach_my_devices_and_bad_pushes_are_refused() {
     use futures::StreamExt;
-    let f = fixture(AuthConfig::default()).await;
+    let f = fixture(open()).await;
     register(&f.agent, "ada@example.test").await;
     register(&f.agent, "bob@example.test").await;
     let ada = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
@@ -346,7 +403,7 @@ async fn another_persons_changes_never_reach_my_devices_and_bad_pushes_are_refus
 #[tokio::test]
 async fn sessions_ended_by_the_cap_or_by_a_replayed_refresh_token_are_announced_to_devices() {
     use futures::StreamExt;
-    let f = fixture(AuthConfig { max_sessions_per_user: 2, ..AuthConfig::default() }).await;
+    let f = fixture(AuthConfig { max_sessions_per_user: 2, refresh_reuse_grace_secs: 0, ..open() }).await;
     register(&f.agent, "ada@example.test").await;
     let first = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
     let second =
@@ -366,4 +423,65 @@ async fn sessions_ended_by_the_cap_or_by_a_replayed_refresh_token_are_announced_
     let ev = feed.next().await.unwrap().unwrap();
     assert_eq!(ev.payload["type"], "device_signed_out");
     assert_eq!(ev.payload["data"]["session"], serde_json::json!(second.session.id));
+}
+
+#[tokio::test]
+async fn a_key_mints_sessions_or_keys_only_with_that_scope_and_never_more_than_it_has() {
+    use amp_core::store::ApiKeyScope;
+    let f = fixture(open()).await;
+    register(&f.agent, "ada@example.test").await;
+    let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let ada = f.agent.authenticate(&pair.access_token).await.unwrap();
+    let plain = f.agent.create_api_key(&ada, "plain", &[]).await.unwrap();
+    let plain = f.agent.authenticate(&plain.key).await.unwrap();
+    let err = f.agent.create_session(&plain, DeviceLogin::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden);
+    assert_eq!(f.agent.create_api_key(&plain, "child", &[]).await.unwrap_err().kind(), ErrorKind::Forbidden);
+
+    let keys_only = f.agent.create_api_key(&ada, "keys", &[ApiKeyScope::Keys]).await.unwrap();
+    let keys_only = f.agent.authenticate(&keys_only.key).await.unwrap();
+    let err = f.agent.create_api_key(&keys_only, "escalate", &[ApiKeyScope::Sessions]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "a key cannot grant what it lacks");
+    f.agent.create_api_key(&keys_only, "child", &[ApiKeyScope::Keys]).await.unwrap();
+
+    let opener = f.agent.create_api_key(&ada, "opener", &[ApiKeyScope::Sessions]).await.unwrap();
+    let opener = f.agent.authenticate(&opener.key).await.unwrap();
+    let minted = f.agent.create_session(&opener, DeviceLogin::default()).await.unwrap();
+    assert_eq!(
+        minted.session.minted_by,
+        Some(amp_core::CredentialId::ApiKey(match opener.method {
+            amp_agents::AuthMethod::ApiKey(id) => id,
+            _ => unreachable!("authenticated by key"),
+        }))
+    );
+}
+
+#[tokio::test]
+async fn revoking_a_credential_revokes_everything_it_minted() {
+    use amp_core::store::ApiKeyScope;
+    let f = fixture(open()).await;
+    register(&f.agent, "ada@example.test").await;
+    let pair = f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.1")).await.unwrap();
+    let ada = f.agent.authenticate(&pair.access_token).await.unwrap();
+    // session → key (may mint keys and sessions) → key and session → key.
+    let root =
+        f.agent.create_api_key(&ada, "root", &[ApiKeyScope::Keys, ApiKeyScope::Sessions]).await.unwrap();
+    let root_p = f.agent.authenticate(&root.key).await.unwrap();
+    let child = f.agent.create_api_key(&root_p, "child", &[]).await.unwrap();
+    let minted = f.agent.create_session(&root_p, DeviceLogin::default()).await.unwrap();
+    let minted_p = f.agent.authenticate(&minted.access_token).await.unwrap();
+    let grandchild = f.agent.create_api_key(&minted_p, "grandchild", &[]).await.unwrap();
+    let unrelated =
+        f.agent.login("ada@example.test", "correct horse battery", device("10.0.0.2")).await.unwrap();
+    let unrelated_p = f.agent.authenticate(&unrelated.access_token).await.unwrap();
+    let unrelated_key = f.agent.create_api_key(&unrelated_p, "mine", &[]).await.unwrap();
+
+    // Ending the first session ends every credential that descends from it.
+    f.agent.logout(&ada).await.unwrap();
+    for token in [&root.key, &child.key, &minted.access_token, &grandchild.key] {
+        assert_eq!(f.agent.authenticate(token).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+    }
+    assert_eq!(f.agent.refresh(&minted.refresh_token).await.unwrap_err().kind(), ErrorKind::Unauthenticated);
+    f.agent.authenticate(&unrelated.access_token).await.unwrap();
+    f.agent.authenticate(&unrelated_key.key).await.unwrap();
 }

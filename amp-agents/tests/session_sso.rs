@@ -61,6 +61,9 @@ fn oidc_config(refresh_min_secs: u64) -> OidcConfig {
         jwks_url: "http://unused.test/jwks".into(),
         email_claim: "email".into(),
         jwks_refresh_min_secs: refresh_min_secs,
+        assume_email_verified: false,
+        link_verified_emails: true,
+        max_token_age_secs: 3600,
     }
 }
 
@@ -72,6 +75,7 @@ async fn fixture_with(oidc: Option<OidcConfig>, keys: Arc<TestJwks>) -> Fixture 
     let config = AuthConfig {
         jwt_secret: Some(Secret::new("test-signing-key-".repeat(3))),
         oidc,
+        registration: amp_core::config::RegistrationMode::Open,
         ..AuthConfig::default()
     };
     let events = Arc::new(MemoryEventBus::new(&amp_core::config::EventBusConfig::default()));
@@ -122,41 +126,113 @@ async fn first_sso_login_creates_and_links_a_user_and_the_second_finds_the_same_
     assert_eq!(logins.len(), 2);
 }
 
-#[tokio::test]
-async fn an_existing_local_account_with_the_same_verified_email_is_linked_not_duplicated() {
-    let f = fixture(TestJwks::serving(oidc::jwks(&[(KEY_1, KID_1)]))).await;
-    let local = f
-        .agent
-        .register(Registration {
-            email: "Ada@Example.test".into(),
-            password: "correct horse battery".into(),
-            display_name: None,
-        })
+async fn local_ada(f: &Fixture) -> amp_core::User {
+    f.agent
+        .register(
+            Registration {
+                email: "Ada@Example.test".into(),
+                password: "correct horse battery".into(),
+                display_name: None,
+            },
+            None,
+        )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn linked(f: &Fixture) -> Option<amp_core::UserId> {
+    let identity = ExternalIdentity { issuer: ISSUER.into(), subject: "ping-user-1".into() };
+    f.stores.credentials.find_user_by_identity(&identity).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_existing_account_is_linked_only_when_both_sides_verified_the_email() {
+    let f = fixture(TestJwks::serving(oidc::jwks(&[(KEY_1, KID_1)]))).await;
+    let local = local_ada(&f).await;
+    // The local address was never verified: whoever registered it may not own it.
+    let err = sso(&f, &oidc::sign(&ada(), KEY_1, KID_1)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(linked(&f).await, None);
+
+    f.stores.users.mark_email_verified(local.id, "ada@example.test").await.unwrap();
     let pair = sso(&f, &oidc::sign(&ada(), KEY_1, KID_1)).await.unwrap();
     assert_eq!(pair.session.user, local.id);
-    let identity = ExternalIdentity { issuer: ISSUER.into(), subject: "ping-user-1".into() };
-    assert_eq!(f.stores.credentials.find_user_by_identity(&identity).await.unwrap(), Some(local.id));
+    assert_eq!(linked(&f).await, Some(local.id));
+    let links = f
+        .stores
+        .audit
+        .query(&AuditQuery { action: Some(AuditAction::IdentityLinked), limit: 10, ..AuditQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 1, "a link is audited");
 }
 
 #[tokio::test]
 async fn an_unverified_email_never_links_to_an_existing_account() {
     let f = fixture(TestJwks::serving(oidc::jwks(&[(KEY_1, KID_1)]))).await;
-    f.agent
-        .register(Registration {
-            email: "ada@example.test".into(),
-            password: "correct horse battery".into(),
-            display_name: None,
-        })
-        .await
-        .unwrap();
+    let local = local_ada(&f).await;
+    f.stores.users.mark_email_verified(local.id, "ada@example.test").await.unwrap();
     let mut claims = ada();
     claims["email_verified"] = Value::Bool(false);
     let err = sso(&f, &oidc::sign(&claims, KEY_1, KID_1)).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Forbidden);
-    let identity = ExternalIdentity { issuer: ISSUER.into(), subject: "ping-user-1".into() };
-    assert_eq!(f.stores.credentials.find_user_by_identity(&identity).await.unwrap(), None);
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    // A token without the claim is unverified too, unless the operator says otherwise.
+    claims.as_object_mut().unwrap().remove("email_verified");
+    let err = sso(&f, &oidc::sign(&claims, KEY_1, KID_1)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(linked(&f).await, None);
+}
+
+#[tokio::test]
+async fn without_linking_by_email_a_signed_in_person_links_their_identity() {
+    let config = OidcConfig { link_verified_emails: false, ..oidc_config(0) };
+    let f = fixture_with(Some(config), TestJwks::serving(oidc::jwks(&[(KEY_1, KID_1)]))).await;
+    let local = local_ada(&f).await;
+    f.stores.users.mark_email_verified(local.id, "ada@example.test").await.unwrap();
+    let token = oidc::sign(&ada(), KEY_1, KID_1);
+    assert_eq!(sso(&f, &token).await.unwrap_err().kind(), ErrorKind::Conflict, "never linked silently");
+
+    let pair = f.agent.login("ada@example.test", "correct horse battery", device()).await.unwrap();
+    let me = f.agent.authenticate(&pair.access_token).await.unwrap();
+    let key = f.agent.create_api_key(&me, "ci", &[]).await.unwrap();
+    let by_key = f.agent.authenticate(&key.key).await.unwrap();
+    assert_eq!(f.agent.link_id_token(&by_key, &token).await.unwrap_err().kind(), ErrorKind::Forbidden);
+    f.agent.link_id_token(&me, &token).await.unwrap();
+    assert_eq!(sso(&f, &token).await.unwrap().session.user, local.id);
+
+    // The identity is Ada's now: nobody else can link it to their account.
+    let bob_user = f
+        .agent
+        .register(
+            Registration {
+                email: "bob@example.test".into(),
+                password: "correct horse battery".into(),
+                display_name: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let bob_pair = f.agent.login("bob@example.test", "correct horse battery", device()).await.unwrap();
+    let bob = f.agent.authenticate(&bob_pair.access_token).await.unwrap();
+    assert_eq!(bob.user, bob_user.id);
+    assert_eq!(f.agent.link_id_token(&bob, &token).await.unwrap_err().kind(), ErrorKind::Conflict);
+}
+
+#[tokio::test]
+async fn a_first_sso_account_keeps_the_providers_word_on_its_email() {
+    let f = fixture(TestJwks::serving(oidc::jwks(&[(KEY_1, KID_1)]))).await;
+    let mut claims = ada();
+    claims.as_object_mut().unwrap().remove("email_verified");
+    let pair = sso(&f, &oidc::sign(&claims, KEY_1, KID_1)).await.unwrap();
+    let user = f.stores.users.get_user(pair.session.user).await.unwrap().unwrap();
+    assert!(!user.email_verified, "a missing claim is not a verified address");
+
+    let config = OidcConfig { assume_email_verified: true, link_verified_emails: false, ..oidc_config(0) };
+    let g = fixture_with(Some(config), TestJwks::serving(oidc::jwks(&[(KEY_1, KID_1)]))).await;
+    let pair = sso(&g, &oidc::sign(&claims, KEY_1, KID_1)).await.unwrap();
+    let user = g.stores.users.get_user(pair.session.user).await.unwrap().unwrap();
+    assert!(user.email_verified, "unless the operator vouches for this provider");
 }
 
 #[tokio::test]
@@ -170,7 +246,14 @@ async fn tokens_failing_any_check_are_unauthenticated_with_a_generic_message() {
     let now = jsonwebtoken::get_current_timestamp();
     let mut no_sub = ada();
     no_sub.as_object_mut().unwrap().remove("sub");
+    let mut no_iat = ada();
+    no_iat.as_object_mut().unwrap().remove("iat");
     let cases = [
+        ("not yet valid", oidc::sign(&with("nbf", (now + 600).into()), KEY_1, KID_1)),
+        ("issued to another client", oidc::sign(&with("azp", "someone-else".into()), KEY_1, KID_1)),
+        ("issued too long ago", oidc::sign(&with("iat", (now - 7200).into()), KEY_1, KID_1)),
+        ("issued in the future", oidc::sign(&with("iat", (now + 600).into()), KEY_1, KID_1)),
+        ("no issue time", oidc::sign(&no_iat, KEY_1, KID_1)),
         ("wrong issuer", oidc::sign(&with("iss", "https://evil.test".into()), KEY_1, KID_1)),
         ("wrong audience", oidc::sign(&with("aud", "someone-else".into()), KEY_1, KID_1)),
         ("expired", oidc::sign(&with("exp", (now - 300).into()), KEY_1, KID_1)),
@@ -192,7 +275,9 @@ async fn tokens_failing_any_check_are_unauthenticated_with_a_generic_message() {
         .query(&AuditQuery { action: Some(AuditAction::LoginFailed), limit: 20, ..AuditQuery::default() })
         .await
         .unwrap();
-    assert_eq!(failures.len(), 9, "every refused token is audited");
+    assert_eq!(failures.len(), 14, "every refused token is audited");
+    // `azp` naming AMP itself is fine.
+    sso(&f, &oidc::sign(&with("azp", AUDIENCE.into()), KEY_1, KID_1)).await.unwrap();
 }
 
 #[tokio::test]
@@ -233,7 +318,7 @@ async fn a_jwks_endpoint_that_is_down_is_unavailable_not_unauthenticated() {
 async fn a_disabled_user_is_refused() {
     let f = fixture(TestJwks::serving(oidc::jwks(&[(KEY_1, KID_1)]))).await;
     let pair = sso(&f, &oidc::sign(&ada(), KEY_1, KID_1)).await.unwrap();
-    f.stores.users.set_disabled(pair.session.user, true).await.unwrap();
+    f.stores.users.set_status(pair.session.user, amp_core::AccountStatus::Disabled).await.unwrap();
     let err = sso(&f, &oidc::sign(&ada(), KEY_1, KID_1)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Forbidden);
 }

@@ -7,14 +7,13 @@
 //! - else, with an agent that lists files, workspaces or data sources: exactly those, as
 //!   far as the caller may read them (an agent shared into a workspace never shows a
 //!   member a file they could not open themselves);
-//! - else [`SessionAgent::retrieval_scope`]: the caller's own files plus, in a workspace
-//!   conversation, that workspace's files, and nothing else from other members or other
-//!   workspaces.
+//! - else [`SessionAgent::retrieval_scope`]: the caller's own files in a personal
+//!   conversation; that workspace's files in a workspace conversation.
 //!
 //! In a workspace conversation every member reads the stored answer and its citations, so
-//! whatever the rule above yields is narrowed to the caller's own files and that
-//! workspace's (an attached file from elsewhere is refused), and data-source records to
-//! those open to everyone (`*`).
+//! whatever the rule above yields is narrowed to that workspace's files — never the
+//! asker's private ones (an attached file from elsewhere is refused: share it into the
+//! workspace first) — and data-source records to those open to everyone (`*`).
 //!
 //! Only files in `Ready` are searched. Data-source records come from the DataSource agent,
 //! filtered by their access lists, after the file passages. Today file retrieval is by
@@ -120,10 +119,10 @@ impl Context {
             // Exactly what the turn named.
             for &id in attached_files.unwrap_or_default() {
                 let file = self.files.get(principal, id).await?;
-                if !fits_conversation(&file, principal, conversation) {
+                if !fits_conversation(&file, conversation) {
                     return Err(amp_core::Error::invalid_input(format!(
-                        "files: {id} is in another workspace; a chat in a workspace reads only that \
-                         workspace's files and your own"
+                        "files: {id} is not in this workspace; every member reads a workspace chat's \
+                         answers, so it reads only the workspace's files (share the file there first)"
                     )));
                 }
                 files.push(file);
@@ -160,9 +159,7 @@ impl Context {
         }
         let mut seen = HashSet::new();
         files.retain(|f| {
-            f.status == FileStatus::Ready
-                && fits_conversation(f, principal, conversation)
-                && seen.insert(f.id)
+            f.status == FileStatus::Ready && fits_conversation(f, conversation) && seen.insert(f.id)
         });
         let mut seen = HashSet::new();
         data_sources.retain(|id| seen.insert(*id));
@@ -237,13 +234,13 @@ impl Context {
     }
 }
 
-/// Whether `file` may be read into `conversation`: anywhere, outside a workspace; inside
-/// one, the caller's own files and that workspace's only, since every member of it reads
-/// the stored answer and its citations.
-fn fits_conversation(file: &FileMeta, principal: &Principal, conversation: &Conversation) -> bool {
+/// Whether `file` may be read into `conversation`: anything the caller may open, outside a
+/// workspace; inside one, that workspace's files only, since every member of it reads the
+/// stored answer and its citations.
+fn fits_conversation(file: &FileMeta, conversation: &Conversation) -> bool {
     match conversation.workspace {
         None => true,
-        Some(w) => file.owner == principal.user || file.workspace == Some(w),
+        Some(w) => file.workspace == Some(w),
     }
 }
 

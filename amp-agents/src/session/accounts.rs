@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use amp_core::audit::{AuditAction, NewAuditEvent};
-use amp_core::store::{NewUser, RefreshToken, RefreshTokenUse};
+use amp_core::config::RegistrationMode;
+use amp_core::store::{NewUser, RefreshToken, RefreshTokenUse, UserQuery};
 use amp_core::{
-    DeviceId, DeviceSession, Error, Preferences, RateLimit, Result, SessionId, TokenFamilyId, User, UserId,
+    AccountStatus, DeviceId, DeviceSession, Error, Preferences, RateLimit, Result, SessionId, TokenFamilyId,
+    User, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,11 +20,21 @@ use crate::principal::{Admin, AuthMethod, Principal};
 
 /// Prefix of refresh tokens, so a leaked one is recognizable in logs and scanners.
 const REFRESH_PREFIX: &str = "amprt_";
+/// How long a wrong password waits before its answer once the account has had more than
+/// `auth.login_attempts_per_account` of them in the window.
+const FAILURE_DELAY: Duration = Duration::from_secs(2);
+/// The longest email address accepted (RFC 5321's path limit).
+const MAX_EMAIL_CHARS: usize = 254;
+/// The longest display name accepted.
+const MAX_DISPLAY_NAME_CHARS: usize = 100;
+/// The longest password accepted: Argon2 takes any length, but nobody needs a megabyte.
+const MAX_PASSWORD_BYTES: usize = 1024;
 /// A session's `last_seen_at` is written at most this often, not on every request.
 const TOUCH_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 
 /// A new local account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Registration {
     /// Login email.
     pub email: String,
@@ -31,6 +43,16 @@ pub struct Registration {
     /// Name shown to others; defaults to the email's local part.
     #[serde(default)]
     pub display_name: Option<String>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .field("display_name", &self.display_name)
+            .finish()
+    }
 }
 
 /// The device a sign-in comes from.
@@ -47,54 +69,125 @@ pub struct DeviceLogin {
     pub client_addr: Option<String>,
 }
 
-fn secs(s: u64) -> chrono::Duration {
+/// The address trimmed, if it is one address of sane length.
+pub(crate) fn valid_email(email: &str) -> Result<String> {
+    let email = email.trim();
+    let well_formed = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !well_formed || email.chars().count() > MAX_EMAIL_CHARS {
+        return Err(Error::invalid_input(format!(
+            "email must be one address of at most {MAX_EMAIL_CHARS} characters"
+        )));
+    }
+    Ok(email.to_owned())
+}
+
+pub(crate) fn valid_password(password: &str) -> Result<()> {
+    if password.chars().count() < passwords::MIN_PASSWORD_LEN || password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::invalid_input(format!(
+            "password must be {} to {MAX_PASSWORD_BYTES} characters",
+            passwords::MIN_PASSWORD_LEN
+        )));
+    }
+    Ok(())
+}
+
+/// The name to show: the one given, or the email's local part.
+pub(crate) fn display_name(given: Option<String>, email: &str) -> Result<String> {
+    let name = given
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::invalid_input(format!(
+            "display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters, none of them control characters"
+        )));
+    }
+    Ok(name)
+}
+
+pub(crate) fn secs(s: u64) -> chrono::Duration {
     chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
 }
 
 impl SessionAgent {
-    /// Creates a local account. Refused when `auth.open_registration` is off.
-    pub async fn register(&self, r: Registration) -> Result<User> {
-        if !self.config.open_registration {
-            return Err(Error::forbidden("registration is closed; ask an administrator for an account"));
+    /// Creates a local account, as `auth.registration` allows: the first account of a fresh
+    /// installation becomes its administrator whatever the mode; after it, `open` makes
+    /// active accounts, `approval` pending ones (an administrator approves them) and `closed`
+    /// none. Throttled per client address before any password is hashed. A verification
+    /// link is sent to the address when a mail sender is set.
+    pub async fn register(&self, r: Registration, client_addr: Option<&str>) -> Result<User> {
+        if let Some(addr) = client_addr {
+            let window = Duration::from_secs(self.config.login_window_secs);
+            let limit = RateLimit { limit: self.config.registrations_per_address, window };
+            self.throttle(&format!("register:addr:{addr}"), limit).await?;
         }
-        if r.password.chars().count() < passwords::MIN_PASSWORD_LEN {
-            return Err(Error::invalid_input(format!(
-                "password must be at least {} characters",
-                passwords::MIN_PASSWORD_LEN
-            )));
-        }
-        let email = r.email.trim().to_owned();
-        let display_name = r
-            .display_name
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
-        let hash = passwords::hash(r.password).await?;
-        let user = self.stores.users.create_user(NewUser { email, display_name }).await?;
+        let status = match self.config.registration {
+            RegistrationMode::Open => AccountStatus::Active,
+            RegistrationMode::Approval => AccountStatus::Pending,
+            // Only the installation's first account may register itself.
+            RegistrationMode::Closed if self.installation_claimed().await? => {
+                return Err(Error::forbidden("registration is closed; ask an administrator for an account"));
+            }
+            // Pending only matters to the loser of two first registrations at once.
+            RegistrationMode::Closed => AccountStatus::Pending,
+        };
+        let email = valid_email(&r.email)?;
+        valid_password(&r.password)?;
+        let display_name = display_name(r.display_name, &email)?;
+        let hash = self.hasher.hash(r.password).await?;
+        let new = NewUser { email, display_name, email_verified: false, status, claims_installation: true };
+        let user = self.stores.users.create_user(new).await?;
         self.stores.credentials.set_password_hash(user.id, &hash).await?;
+        let detail = json!({"via": "registration", "status": user.status, "admin": user.admin});
+        self.audit_detail(
+            Some(user.id),
+            AuditAction::AccountCreated,
+            &format!("user:{}", user.id),
+            detail,
+            client_addr,
+        )
+        .await;
+        if self.mail.is_some()
+            && let Err(err) = self.send_verification(&user).await
+        {
+            tracing::warn!(error = %err, user = %user.id, "sending the verification link failed");
+        }
         Ok(user)
     }
 
-    /// Signs in with email and password on a device. Throttled per account (consecutive
-    /// failures) and per client address (all attempts); the error never says whether the
-    /// account exists.
+    /// Whether some account has claimed the installation (the store keeps the claim; an
+    /// installation with any account has been claimed).
+    async fn installation_claimed(&self) -> Result<bool> {
+        let any = self.stores.users.list_users(&UserQuery { limit: 1, ..UserQuery::default() }).await?;
+        Ok(!any.is_empty())
+    }
+
+    /// Signs in with email and password on a device. Throttled per client address (every
+    /// attempt) and per account and address (attempts until one succeeds), so a stranger
+    /// who guesses wrong locks only themselves out; wrong passwords beyond
+    /// `auth.login_attempts_per_account` from anywhere slow further answers for that
+    /// account down instead. The error never says whether the account exists; a pending or
+    /// disabled account is named only to whoever knows its password.
     pub async fn login(&self, email: &str, password: &str, device: DeviceLogin) -> Result<TokenPair> {
         let window = Duration::from_secs(self.config.login_window_secs);
-        let account_key = format!("login:account:{}", email.trim().to_lowercase());
-        if let Some(addr) = &device.client_addr {
-            let per_addr = RateLimit { limit: self.config.login_attempts_per_address, window };
-            self.throttle(&format!("login:addr:{addr}"), per_addr).await?;
-        }
-        self.throttle(&account_key, RateLimit { limit: self.config.login_attempts_per_account, window })
-            .await?;
+        let account = email.trim().to_lowercase();
+        let addr = device.client_addr.clone().unwrap_or_else(|| "-".to_owned());
+        let per_addr = RateLimit { limit: self.config.login_attempts_per_address, window };
+        self.throttle(&format!("login:addr:{addr}"), per_addr).await?;
+        let pair_key = format!("login:account:{account}:addr:{addr}");
+        self.throttle(&pair_key, RateLimit { limit: self.config.login_attempts_per_account, window }).await?;
 
         let user = self.stores.users.find_user_by_email(email).await?;
         let stored = match &user {
             Some(u) => self.stores.credentials.password_hash(u.id).await?,
             None => None,
         };
-        let matches = passwords::verify(password.to_owned(), stored).await?;
+        let matches = self.hasher.verify(password.to_owned(), stored).await?;
         let user = match user {
-            Some(u) if matches && !u.disabled => u,
+            Some(u) if matches => u,
             other => {
                 self.audit(
                     other.map(|u| u.id),
@@ -104,23 +197,44 @@ impl SessionAgent {
                     &device.client_addr,
                 )
                 .await;
+                let failures = RateLimit { limit: self.config.login_attempts_per_account, window };
+                if !self.limiter.hit(&format!("login:failures:{account}"), failures).await?.allowed {
+                    tokio::time::sleep(FAILURE_DELAY).await;
+                }
                 return Err(Error::unauthenticated("invalid email or password"));
             }
         };
-        self.limiter.reset(&account_key).await?;
-        self.start_session(user.id, device).await
+        self.limiter.reset(&pair_key).await?;
+        match user.status {
+            AccountStatus::Active => self.start_session(user.id, device).await,
+            AccountStatus::Pending => {
+                Err(Error::forbidden("this account waits for an administrator's approval"))
+            }
+            AccountStatus::Disabled => Err(Error::forbidden("this account is disabled")),
+        }
     }
 
     /// Opens another device session for an already authenticated caller (by access token
     /// or API key), e.g. to hand a new device its own tokens without a password. It counts
     /// toward `auth.max_sessions_per_user` exactly like a sign-in, so the oldest sessions
     /// beyond the cap end.
+    ///
+    /// An API key may do this only if it has the `sessions` scope (and a session a key
+    /// opened, only if that key has it). The new session ends when the credential that
+    /// opened it is revoked.
     pub async fn create_session(&self, principal: &Principal, device: DeviceLogin) -> Result<TokenPair> {
         let user = self.me(principal).await?;
-        if user.disabled {
+        if !user.is_active() {
             return Err(Error::unauthenticated("account disabled"));
         }
-        self.start_session(user.id, device).await
+        if let Some(scopes) = self.delegated_scopes(principal).await?
+            && !scopes.contains(&amp_core::store::ApiKeyScope::Sessions)
+        {
+            return Err(Error::forbidden(
+                "this credential may not open sessions (it lacks the `sessions` scope)",
+            ));
+        }
+        self.open_session(user.id, device, Some(super::api_keys::credential_of(principal))).await
     }
 
     pub(crate) async fn throttle(&self, key: &str, limit: RateLimit) -> Result<()> {
@@ -139,6 +253,15 @@ impl SessionAgent {
     /// for an already signed-in caller), ending the oldest sessions beyond the per-user cap,
     /// and records the sign-in in the audit log.
     pub(crate) async fn start_session(&self, user: UserId, device: DeviceLogin) -> Result<TokenPair> {
+        self.open_session(user, device, None).await
+    }
+
+    async fn open_session(
+        &self,
+        user: UserId,
+        device: DeviceLogin,
+        minted_by: Option<amp_core::CredentialId>,
+    ) -> Result<TokenPair> {
         let now = now();
         let client_addr = device.client_addr.clone();
         let session = DeviceSession {
@@ -150,14 +273,22 @@ impl SessionAgent {
             last_seen_at: now,
             expires_at: now + secs(self.config.session_lifetime_secs),
             revoked_at: None,
+            minted_by,
         };
         self.stores.sessions.create_session(session.clone()).await?;
+        // An administrator may have disabled the account while this sign-in waited (for its
+        // password hash, say): the session must not outlive that.
+        if !self.stores.users.get_user(user).await?.is_some_and(|u| u.is_active()) {
+            self.stores.sessions.revoke_session(session.id, now).await?;
+            return Err(Error::forbidden("this account is not active"));
+        }
         let live = self.stores.sessions.list_sessions(user).await?;
         let cap = usize::try_from(self.config.max_sessions_per_user).unwrap_or(usize::MAX);
         for old in live.iter().take(live.len().saturating_sub(cap)) {
             self.stores.sessions.revoke_session(old.id, now).await?;
             self.audit(Some(user), AuditAction::TokenRevoked, &format!("session:{}", old.id), true, &None)
                 .await;
+            // Pushed out by the cap, not revoked: what it opened for other devices lives on.
             self.announce_sign_out(user, old.id).await?;
         }
         let pair = self.issue(session, TokenFamilyId::new(), now).await?;
@@ -204,18 +335,23 @@ impl SessionAgent {
         })
     }
 
-    /// Trades a refresh token for a new pair. A token presented twice revokes its whole
-    /// family and session: one of the two presenters is not the owner.
+    /// Trades a refresh token for a new pair. A token presented again within
+    /// `auth.refresh_reuse_grace_secs` of its first use is a retry and gets another pair of
+    /// the same session; presented later, it revokes its whole family and session: one of
+    /// the two presenters is not the owner.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let now = now();
         let invalid = || Error::unauthenticated("invalid or expired refresh token");
+        let grace = secs(self.config.refresh_reuse_grace_secs);
         let token =
             match self.stores.sessions.use_refresh_token(&secrets::hash_token(refresh_token), now).await? {
                 RefreshTokenUse::Unknown => return Err(invalid()),
+                RefreshTokenUse::Replayed(t) if t.used_at.is_some_and(|used| now - used < grace) => t,
                 RefreshTokenUse::Replayed(t) => {
                     self.stores.sessions.revoke_token_family(t.family, now).await?;
                     self.stores.sessions.revoke_session(t.session, now).await?;
                     self.announce_sign_out(t.user, t.session).await?;
+                    self.revoke_minted(t.user, amp_core::CredentialId::Session(t.session)).await?;
                     self.audit(
                         Some(t.user),
                         AuditAction::TokenReuseDetected,
@@ -234,6 +370,9 @@ impl SessionAgent {
             return Err(invalid());
         }
         let session = self.live_session(token.session, now).await?;
+        if !self.stores.users.get_user(session.user).await?.is_some_and(|u| u.is_active()) {
+            return Err(Error::unauthenticated("account disabled"));
+        }
         self.stores.sessions.touch_session(session.id, now).await?;
         let session = DeviceSession { last_seen_at: now, ..session };
         self.issue(session, token.family, now).await
@@ -250,7 +389,7 @@ impl SessionAgent {
         self.audit(Some(principal.user), AuditAction::Logout, &format!("session:{session}"), true, &None)
             .await;
         self.announce_sign_out(principal.user, session).await?;
-        Ok(())
+        self.revoke_minted(principal.user, amp_core::CredentialId::Session(session)).await
     }
 
     /// Turns a bearer credential (an access token or an API key) into the caller.
@@ -268,6 +407,11 @@ impl SessionAgent {
             self.stores.sessions.touch_session(session, now).await?;
         }
         Ok(Principal { user, method: AuthMethod::Session(session) })
+    }
+
+    /// The session if it is neither revoked, expired nor idle too long.
+    pub(crate) async fn live_session_of(&self, id: SessionId) -> Result<DeviceSession> {
+        self.live_session(id, now()).await
     }
 
     /// The session if it is neither revoked, expired nor idle too long.
@@ -314,7 +458,7 @@ impl SessionAgent {
                     &None,
                 )
                 .await;
-                Ok(())
+                self.revoke_minted(principal.user, amp_core::CredentialId::Session(session)).await
             }
             _ => Err(Error::not_found(format!("session {session}"))),
         }
@@ -336,18 +480,32 @@ impl SessionAgent {
         Ok(user)
     }
 
-    /// Records an audit event. Failing to audit must not fail the action, but is logged loudly.
-    /// Proof that the caller is an administrator (their email is in `auth.admins`);
-    /// anyone else is refused with `Forbidden`.
+    /// Proof that the caller administers the installation: an active account that is an
+    /// administrator (the first account, or promoted), or whose verified email is in
+    /// `auth.admins`, signed in with a password or single sign-on (an API key, or a session
+    /// one opened, never administers). Anyone else is refused with `Forbidden`.
     pub async fn admin(&self, principal: &Principal) -> Result<Admin> {
+        if self.delegated_scopes(principal).await?.is_some() {
+            return Err(Error::forbidden(
+                "administration needs a signed-in session, not an API key or a session a key opened",
+            ));
+        }
         let user = self.me(principal).await?;
-        if self.config.admins.iter().any(|a| a.eq_ignore_ascii_case(&user.email)) {
+        if user.is_active() && self.is_admin(&user) {
             Ok(Admin::person(user.id))
         } else {
-            Err(Error::forbidden("only administrators may change the model registry or routing"))
+            Err(Error::forbidden("this needs an administrator"))
         }
     }
 
+    /// Whether `user` holds administrator rights (status aside).
+    pub(crate) fn is_admin(&self, user: &User) -> bool {
+        user.admin
+            || (user.email_verified
+                && self.config.admins.iter().any(|a| a.trim().eq_ignore_ascii_case(&user.email)))
+    }
+
+    /// Records an audit event. Failing to audit must not fail the action, but is logged loudly.
     pub(crate) async fn audit(
         &self,
         actor: Option<UserId>,
@@ -364,6 +522,29 @@ impl SessionAgent {
             success,
             client_addr: client_addr.clone(),
             detail: json!({}),
+        };
+        if let Err(err) = self.stores.audit.append(event).await {
+            tracing::error!(error = %err, ?action, "writing the audit log failed");
+        }
+    }
+
+    /// Records a successful action with detail (see [`SessionAgent::audit`]).
+    pub(crate) async fn audit_detail(
+        &self,
+        actor: Option<UserId>,
+        action: AuditAction,
+        target: &str,
+        detail: serde_json::Value,
+        client_addr: Option<&str>,
+    ) {
+        let event = NewAuditEvent {
+            actor,
+            action,
+            target: target.to_owned(),
+            workspace: None,
+            success: true,
+            client_addr: client_addr.map(str::to_owned),
+            detail,
         };
         if let Err(err) = self.stores.audit.append(event).await {
             tracing::error!(error = %err, ?action, "writing the audit log failed");

@@ -1,8 +1,8 @@
 //! API keys for programmatic use: shown once, stored hashed, scoped to one user, revocable.
 
 use amp_core::audit::AuditAction;
-use amp_core::store::ApiKeyRecord;
-use amp_core::{ApiKeyId, Error, Result};
+use amp_core::store::{ApiKeyRecord, ApiKeyScope};
+use amp_core::{ApiKeyId, CredentialId, Error, Result, UserId};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,9 +13,20 @@ use crate::principal::{AuthMethod, Principal};
 
 /// Every API key starts with this, which is how a bearer credential is told apart from a JWT.
 pub(crate) const API_KEY_PREFIX: &str = "amp_";
+/// Live API keys one person may hold.
+pub const MAX_LIVE_KEYS: usize = 100;
 
-/// A key as returned once at creation: the only time its secret is visible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The credential a principal acts with.
+pub(crate) fn credential_of(principal: &Principal) -> CredentialId {
+    match principal.method {
+        AuthMethod::Session(id) => CredentialId::Session(id),
+        AuthMethod::ApiKey(id) => CredentialId::ApiKey(id),
+    }
+}
+
+/// A key as returned once at creation: the only time its secret is visible (`Debug` leaves
+/// it out).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewApiKey {
     /// The full key; store it now, it cannot be shown again.
     pub key: String,
@@ -23,12 +34,45 @@ pub struct NewApiKey {
     pub record: ApiKeyRecord,
 }
 
+impl std::fmt::Debug for NewApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApiKey").field("key", &"<redacted>").field("record", &self.record).finish()
+    }
+}
+
 impl SessionAgent {
-    /// Creates an API key for the caller.
-    pub async fn create_api_key(&self, principal: &Principal, name: &str) -> Result<NewApiKey> {
+    /// Creates an API key for the caller, with `scopes` beyond acting for them. A key can
+    /// make another key only if it has the `keys` scope, and never with a scope it lacks
+    /// itself. The new key is revoked with the credential that made it.
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        name: &str,
+        scopes: &[ApiKeyScope],
+    ) -> Result<NewApiKey> {
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(Error::invalid_input("an API key needs a name of 1 to 100 characters"));
+        }
+        let mut scopes = scopes.to_vec();
+        scopes.sort_by_key(|s| s.as_str());
+        scopes.dedup();
+        if let Some(granted) = self.delegated_scopes(principal).await? {
+            if !granted.contains(&ApiKeyScope::Keys) {
+                return Err(Error::forbidden(
+                    "this credential may not create keys (it lacks the `keys` scope)",
+                ));
+            }
+            if let Some(missing) = scopes.iter().find(|s| !granted.contains(s)) {
+                return Err(Error::forbidden(format!(
+                    "a key cannot grant the `{}` scope it does not have itself",
+                    missing.as_str()
+                )));
+            }
+        }
+        let live = self.list_api_keys(principal).await?.iter().filter(|k| k.revoked_at.is_none()).count();
+        if live >= MAX_LIVE_KEYS {
+            return Err(Error::conflict(format!("at most {MAX_LIVE_KEYS} live API keys; revoke some first")));
         }
         let key = secrets::new_token(API_KEY_PREFIX)?;
         let record = ApiKeyRecord {
@@ -39,6 +83,8 @@ impl SessionAgent {
             hash: secrets::hash_token(&key),
             created_at: crate::clock::now(),
             revoked_at: None,
+            scopes,
+            minted_by: Some(credential_of(principal)),
         };
         self.stores.credentials.insert_api_key(record.clone()).await?;
         self.audit(
@@ -57,19 +103,114 @@ impl SessionAgent {
         self.stores.credentials.list_api_keys(principal.user).await
     }
 
+    /// What the caller may do beyond acting for its owner, when it acts for a key: `None`
+    /// for a session opened with a password or single sign-on (it may do everything);
+    /// otherwise the scopes of the API key it is, or of the key that opened its session
+    /// (through any chain of sessions opened from sessions). A session minted by a key is
+    /// never more than that key.
+    pub(crate) async fn delegated_scopes(&self, principal: &Principal) -> Result<Option<Vec<ApiKeyScope>>> {
+        let mut current = match principal.method {
+            AuthMethod::ApiKey(id) => CredentialId::ApiKey(id),
+            AuthMethod::Session(id) => CredentialId::Session(id),
+        };
+        // Chains are short (each link is a sign-in or a created session); bound the walk.
+        for _ in 0..32 {
+            match current {
+                CredentialId::ApiKey(id) => {
+                    let keys = self.stores.credentials.list_api_keys(principal.user).await?;
+                    return keys
+                        .into_iter()
+                        .find(|k| k.id == id && k.revoked_at.is_none())
+                        .map(|k| Some(k.scopes))
+                        .ok_or_else(|| Error::unauthenticated("the API key was revoked"));
+                }
+                CredentialId::Session(id) => match self.stores.sessions.get_session(id).await? {
+                    Some(session) if session.user == principal.user => match session.minted_by {
+                        None => return Ok(None),
+                        Some(parent) => current = parent,
+                    },
+                    // The opener is gone: the session keeps no more than a plain key.
+                    _ => return Ok(Some(Vec::new())),
+                },
+            }
+        }
+        Ok(Some(Vec::new()))
+    }
+
     /// Revokes one of the caller's keys; another person's key is `NotFound`. The key stops
-    /// working at once, in every process sharing the cache.
+    /// working at once, in every process sharing the cache, and so does every session and
+    /// key it made.
     pub async fn revoke_api_key(&self, principal: &Principal, id: ApiKeyId) -> Result<()> {
         let hash = self.list_api_keys(principal).await?.into_iter().find(|k| k.id == id).map(|k| k.hash);
         self.stores.credentials.revoke_api_key(principal.user, id, crate::clock::now()).await?;
-        if let (Some(cache), Some(hash)) = (&self.cache, hash)
-            && let Err(err) = cache.delete(&cache_key(&hash)).await
+        if let Some(hash) = hash {
+            self.forget_cached_key(&hash).await;
+        }
+        self.audit(Some(principal.user), AuditAction::TokenRevoked, &format!("api_key:{id}"), true, &None)
+            .await;
+        self.revoke_minted(principal.user, CredentialId::ApiKey(id)).await
+    }
+
+    async fn forget_cached_key(&self, hash: &str) {
+        if let Some(cache) = &self.cache
+            && let Err(err) = cache.delete(&cache_key(hash)).await
         {
             // The entry would outlive the revocation by up to its TTL: say so loudly.
             tracing::error!(error = %err, "dropping a revoked API key from the cache failed");
         }
-        self.audit(Some(principal.user), AuditAction::TokenRevoked, &format!("api_key:{id}"), true, &None)
-            .await;
+    }
+
+    /// Revokes everything `root` minted, and what that minted, and so on: sessions opened
+    /// with it and keys made with it. Call after revoking `root` itself.
+    pub(crate) async fn revoke_minted(&self, user: UserId, root: CredentialId) -> Result<()> {
+        let mut revoked = vec![root];
+        let mut next = 0;
+        while next < revoked.len() {
+            let parent = revoked[next];
+            next += 1;
+            let at = crate::clock::now();
+            for session in self.stores.sessions.list_sessions(user).await? {
+                if session.minted_by == Some(parent)
+                    && self.stores.sessions.revoke_session(session.id, at).await?
+                {
+                    self.announce_sign_out(user, session.id).await?;
+                    self.audit(
+                        Some(user),
+                        AuditAction::TokenRevoked,
+                        &format!("session:{}", session.id),
+                        true,
+                        &None,
+                    )
+                    .await;
+                    revoked.push(CredentialId::Session(session.id));
+                }
+            }
+            for key in self.stores.credentials.list_api_keys(user).await? {
+                if key.minted_by == Some(parent) && key.revoked_at.is_none() {
+                    self.stores.credentials.revoke_api_key(user, key.id, at).await?;
+                    self.forget_cached_key(&key.hash).await;
+                    self.audit(
+                        Some(user),
+                        AuditAction::TokenRevoked,
+                        &format!("api_key:{}", key.id),
+                        true,
+                        &None,
+                    )
+                    .await;
+                    revoked.push(CredentialId::ApiKey(key.id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops every key of `user` from the cache, so a change to the account (disabled) is
+    /// seen on the next request in every process sharing the cache.
+    pub(crate) async fn forget_cached_keys(&self, user: amp_core::UserId) -> Result<()> {
+        let Some(cache) = &self.cache else { return Ok(()) };
+        for key in self.stores.credentials.list_api_keys(user).await? {
+            cache.delete(&cache_key(&key.hash)).await?;
+        }
         Ok(())
     }
 
@@ -90,7 +231,7 @@ impl SessionAgent {
             _ => return Err(Error::unauthenticated("invalid API key")),
         };
         let user = self.stores.users.get_user(r.user).await?;
-        if user.is_none_or(|u| u.disabled) {
+        if user.is_none_or(|u| !u.is_active()) {
             return Err(Error::unauthenticated("invalid API key"));
         }
         let principal = Principal { user: r.user, method: AuthMethod::ApiKey(r.id) };
@@ -104,9 +245,9 @@ impl SessionAgent {
     }
 }
 
-/// How long a checked API key is trusted without asking the store again. A revocation
-/// through this agent takes effect at once; an account disabled in the store, within
-/// this time.
+/// How long a checked API key is trusted without asking the store again. A revocation or
+/// an account disabled through this agent takes effect at once; a change made in the store
+/// behind the agent's back, within this time.
 pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 
 fn cache_key(hash: &str) -> String {

@@ -1,16 +1,25 @@
 //! The Session agent: accounts, sign-in and tokens, device sessions and API keys.
 //!
+//! Identity: an email address is not proof of who someone is. Privileges granted by email
+//! (administrator rights in `auth.admins`, data-source access lists, workspace invitations)
+//! apply only to an address that is verified: by a link mailed to it, by the single sign-on
+//! provider, or by the administrator who made the account. The first account of a fresh
+//! installation becomes its administrator; later self-registrations wait for approval
+//! unless `auth.registration = "open"`.
+//!
 //! Single sign-on: ID tokens of the external OpenID Connect provider in `auth.oidc` are
 //! checked against its published keys, and the person is matched to a local account (by
-//! linked identity, then by verified email) or given a new one.
+//! linked identity, then by an email both sides verified) or given a new one.
 //!
 //! Tokens: a short-lived JWT access token (15 minutes by default) names the user and the
 //! device session, and every request checks that session is still live, so signing out
 //! ends access at once. Opaque refresh tokens rotate on every use; presenting one that was
-//! already used is taken as theft: the whole token family and its session are revoked.
+//! already used, after a short grace for retries, is taken as theft: the whole token
+//! family and its session are revoked.
 
 mod access_token;
 mod accounts;
+pub mod admin;
 mod api_keys;
 mod oidc;
 mod passwords;
@@ -18,21 +27,23 @@ pub mod scope;
 mod secrets;
 mod sso;
 pub mod sync;
+mod verification;
 pub mod workspaces;
 
 use std::sync::Arc;
 
 use amp_core::config::AuthConfig;
-use amp_core::{Cache, DeviceSession, EventBus, JwksSource, RateLimiter, Result, Secret, Stores};
+use amp_core::{Cache, DeviceSession, EventBus, JwksSource, MailSender, RateLimiter, Result, Secret, Stores};
 use serde::{Deserialize, Serialize};
 
 use access_token::AccessTokens;
 pub use accounts::{DeviceLogin, Registration};
+pub use admin::NewAccount;
 pub use api_keys::NewApiKey;
 use oidc::OidcVerifier;
 
-/// What a successful sign-in or refresh returns to the client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a successful sign-in or refresh returns to the client. `Debug` leaves the tokens out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenPair {
     /// The bearer token for API calls.
     pub access_token: String,
@@ -44,6 +55,18 @@ pub struct TokenPair {
     pub refresh_token: String,
     /// The device session these tokens belong to.
     pub session: DeviceSession,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &"<redacted>")
+            .field("session", &self.session)
+            .finish()
+    }
 }
 
 /// The Session agent. Cheap to clone; holds no state of its own beyond the signing key.
@@ -58,6 +81,10 @@ pub struct SessionAgent {
     oidc: Option<Arc<OidcVerifier>>,
     /// Remembers checked API keys; see [`SessionAgent::with_cache`].
     cache: Option<Arc<dyn Cache>>,
+    /// Sends verification links; see [`SessionAgent::with_mail`].
+    mail: Option<Arc<dyn MailSender>>,
+    /// Bounds how many password hashes run at once.
+    hasher: passwords::Hasher,
 }
 
 impl SessionAgent {
@@ -77,6 +104,7 @@ impl SessionAgent {
             }
         };
         let tokens = Arc::new(AccessTokens::new(&secret, &config.issuer));
+        let hasher = passwords::Hasher::new(config.password_hash_concurrency);
         Ok(SessionAgent {
             stores,
             limiter,
@@ -85,7 +113,16 @@ impl SessionAgent {
             tokens,
             oidc: None,
             cache: None,
+            mail: None,
+            hasher,
         })
+    }
+
+    /// Sends email-verification links through `mail` (at registration and on request).
+    /// Without one, addresses are verified only by single sign-on or by an administrator.
+    pub fn with_mail(mut self, mail: Arc<dyn MailSender>) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     /// Remembers checked API keys in `cache` for a minute, so programmatic clients that

@@ -88,6 +88,7 @@ impl OidcVerifier {
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         let claims = jsonwebtoken::decode::<Map<String, Value>>(id_token, &key.key, &validation)
             .map_err(|e| {
@@ -95,6 +96,26 @@ impl OidcVerifier {
                 invalid()
             })?
             .claims;
+        // `azp`, when present, names the client the token was issued to: it must be us, or
+        // a token issued to another client of the provider (with us among its audiences)
+        // would sign people in here.
+        if let Some(azp) = claims.get("azp")
+            && azp.as_str() != Some(self.config.audience.as_str())
+        {
+            tracing::debug!("ID token refused: `azp` names another client");
+            return Err(invalid());
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        let max_age = self.config.max_token_age_secs.saturating_add(LEEWAY_SECS);
+        match claims.get("iat").and_then(Value::as_u64) {
+            Some(iat) if iat <= now.saturating_add(LEEWAY_SECS) && now.saturating_sub(iat) <= max_age => {}
+            _ => {
+                tracing::debug!(
+                    "ID token refused: `iat` missing, in the future or older than max_token_age_secs"
+                );
+                return Err(invalid());
+            }
+        }
         let subject = match claims.get("sub").and_then(Value::as_str) {
             Some(sub) if !sub.is_empty() => sub.to_owned(),
             _ => {
@@ -110,14 +131,18 @@ impl OidcVerifier {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
-        // Without the claim, the provider vouches for the email by sending it; with it,
-        // only a yes counts (some providers send it as the string `"true"`).
-        let email_verified = match claims.get("email_verified") {
-            None => true,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-            Some(_) => false,
-        };
+        // Without the claim, the email is unverified unless the operator says this provider
+        // only releases verified addresses; with it, only a yes counts (some providers send
+        // it as the string `"true"`).
+        // `email_verified` speaks of the `email` claim only: an address read from another
+        // claim (`upn`, `preferred_username`) is never taken as verified.
+        let email_verified = self.config.email_claim == "email"
+            && match claims.get("email_verified") {
+                None => self.config.assume_email_verified,
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+                Some(_) => false,
+            };
         Ok(VerifiedIdToken {
             identity: ExternalIdentity { issuer: self.config.issuer.clone(), subject },
             email: text(&self.config.email_claim),

@@ -14,16 +14,16 @@ impl SessionAgent {
     /// The search filter for a chat by `principal`, personal or inside `workspace`.
     ///
     /// A personal chat retrieves from the caller's own files only. A chat inside a
-    /// workspace retrieves from exactly the workspace's files plus the caller's own — not
-    /// other members' private files, nor other workspaces the caller belongs to, so an
-    /// answer in one workspace cannot cite another's documents. That needs the viewer
-    /// role; a non-member gets `NotFound`, as for any workspace they cannot see.
+    /// workspace retrieves from exactly the workspace's files — not the caller's private
+    /// files nor other members', nor other workspaces the caller belongs to: every member
+    /// reads the answer, so it may cite only what every member could open. That needs the
+    /// viewer role; a non-member gets `NotFound`, as for any workspace they cannot see.
     ///
     /// ```no_run
     /// # async fn scope(agent: &amp_agents::SessionAgent, me: &amp_agents::Principal,
     /// #     ws: amp_core::WorkspaceId) -> amp_core::Result<()> {
     /// let filter = agent.retrieval_scope(me, Some(ws)).await?;
-    /// assert_eq!((filter.owners, filter.workspaces), (vec![me.user], vec![ws]));
+    /// assert_eq!((filter.owners, filter.workspaces), (vec![], vec![ws]));
     /// # Ok(()) }
     /// ```
     pub async fn retrieval_scope(
@@ -31,12 +31,11 @@ impl SessionAgent {
         principal: &Principal,
         workspace: Option<WorkspaceId>,
     ) -> Result<SearchFilter> {
-        let own = SearchFilter::owner(principal.user);
         match workspace {
-            None => Ok(own),
+            None => Ok(SearchFilter::owner(principal.user)),
             Some(ws) => {
                 self.require_role(principal, ws, WorkspaceRole::Viewer).await?;
-                Ok(own.with_workspace(ws))
+                Ok(SearchFilter::workspace(ws))
             }
         }
     }

@@ -3,7 +3,7 @@
 //! role is too low gets `Forbidden`.
 
 use amp_core::audit::{AuditAction, AuditEvent, AuditQuery, NewAuditEvent};
-use amp_core::{Error, Membership, Result, UserId, Workspace, WorkspaceId, WorkspaceRole};
+use amp_core::{Error, Invitation, Membership, Result, UserId, Workspace, WorkspaceId, WorkspaceRole};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -12,6 +12,34 @@ use crate::principal::Principal;
 
 /// The longest workspace name accepted.
 const MAX_NAME_CHARS: usize = 200;
+/// Open invitations one workspace may hold.
+pub const MAX_PENDING_INVITATIONS: usize = 200;
+
+/// What [`SessionAgent::set_member`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum MemberChange {
+    /// The person was not a member: they are invited and join once they accept.
+    Invited {
+        /// The invitation.
+        invitation: Invitation,
+    },
+    /// An existing member's role changed.
+    Updated {
+        /// The membership now.
+        membership: Membership,
+    },
+}
+
+/// An invitation waiting for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingInvitation {
+    /// The invitation.
+    #[serde(flatten)]
+    pub invitation: Invitation,
+    /// The workspace's name.
+    pub workspace_name: String,
+}
 
 /// A workspace as one member sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,35 +158,172 @@ impl SessionAgent {
         Ok(())
     }
 
-    /// Adds a member by email or changes their role (owners only). The invitee must have an
-    /// account; an unknown email is `NotFound`.
+    /// Invites someone by email, or changes an existing member's role (owners only).
+    ///
+    /// Nobody is placed in a workspace without consent: a person who is not a member yet
+    /// gets an invitation that takes effect when they accept it
+    /// ([`SessionAgent::accept_invitation`]), from an account whose email is verified to be
+    /// that address. Whether an account exists for the address is not revealed.
     pub async fn set_member(
         &self,
         principal: &Principal,
         id: WorkspaceId,
         email: &str,
         role: WorkspaceRole,
-    ) -> Result<Membership> {
+    ) -> Result<MemberChange> {
         self.require_role(principal, id, WorkspaceRole::Owner).await?;
-        let user = self
-            .stores
-            .users
-            .find_user_by_email(email)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("account {}", email.trim())))?;
-        if user.id == principal.user && role != WorkspaceRole::Owner {
-            self.ensure_another_owner(id, user.id).await?;
+        let email = super::accounts::valid_email(email)?.to_lowercase();
+        let member = match self.stores.users.find_user_by_email(&email).await? {
+            Some(user) => self.stores.workspaces.member_role(id, user.id).await?.map(|_| user),
+            None => None,
+        };
+        if let Some(user) = member {
+            if user.id == principal.user && role != WorkspaceRole::Owner {
+                self.ensure_another_owner(id, user.id).await?;
+            }
+            let membership = Membership { workspace: id, user: user.id, role, added_at: crate::clock::now() };
+            self.stores.workspaces.upsert_member(membership.clone()).await?;
+            self.workspace_activity(
+                principal.user,
+                id,
+                AuditAction::MemberChanged,
+                json!({"user": user.id, "role": role}),
+            )
+            .await;
+            return Ok(MemberChange::Updated { membership });
         }
-        let membership = Membership { workspace: id, user: user.id, role, added_at: crate::clock::now() };
-        self.stores.workspaces.upsert_member(membership.clone()).await?;
+        let pending = self.stores.workspaces.list_invitations(id).await?;
+        let now = crate::clock::now();
+        let live = pending.iter().filter(|i| i.expires_at > now && i.email != email).count();
+        if live >= MAX_PENDING_INVITATIONS {
+            return Err(Error::conflict(format!(
+                "a workspace holds at most {MAX_PENDING_INVITATIONS} open invitations; withdraw some first"
+            )));
+        }
+        let invitation = Invitation {
+            workspace: id,
+            email: email.clone(),
+            role,
+            invited_by: principal.user,
+            created_at: now,
+            expires_at: now + super::accounts::secs(self.config.invitation_ttl_secs),
+        };
+        self.stores.workspaces.upsert_invitation(invitation.clone()).await?;
         self.workspace_activity(
             principal.user,
             id,
-            AuditAction::MemberChanged,
-            json!({"user": user.id, "role": role}),
+            AuditAction::Invited,
+            json!({"email": email, "role": role}),
+        )
+        .await;
+        // Tell the invitee's devices, if the address is theirs for certain.
+        if let Some(user) = self.stores.users.find_user_by_email(&email).await?
+            && user.email_verified
+            && let Err(err) =
+                self.publish_to(user.id, None, "invitation", json!({"workspace": id, "role": role})).await
+        {
+            tracing::warn!(error = %err, "telling an invitee's devices failed");
+        }
+        Ok(MemberChange::Invited { invitation })
+    }
+
+    /// The workspace's open invitations (owners only).
+    pub async fn invitations(&self, principal: &Principal, id: WorkspaceId) -> Result<Vec<Invitation>> {
+        self.require_role(principal, id, WorkspaceRole::Owner).await?;
+        let now = crate::clock::now();
+        Ok(self
+            .stores
+            .workspaces
+            .list_invitations(id)
+            .await?
+            .into_iter()
+            .filter(|i| i.expires_at > now)
+            .collect())
+    }
+
+    /// Withdraws an invitation (owners only); `NotFound` if there was none.
+    pub async fn withdraw_invitation(
+        &self,
+        principal: &Principal,
+        id: WorkspaceId,
+        email: &str,
+    ) -> Result<()> {
+        self.require_role(principal, id, WorkspaceRole::Owner).await?;
+        if !self.stores.workspaces.delete_invitation(id, email).await? {
+            return Err(Error::not_found(format!("invitation for {}", email.trim())));
+        }
+        self.workspace_activity(
+            principal.user,
+            id,
+            AuditAction::InvitationAnswered,
+            json!({"email": email.trim().to_lowercase(), "answer": "withdrawn"}),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The invitations waiting for the caller, with the workspaces' names. Empty until the
+    /// caller's email is verified: an invitation names an address, not an account.
+    pub async fn my_invitations(&self, principal: &Principal) -> Result<Vec<PendingInvitation>> {
+        let me = self.me(principal).await?;
+        if !me.email_verified {
+            return Ok(Vec::new());
+        }
+        let now = crate::clock::now();
+        let mut out = Vec::new();
+        for invitation in self.stores.workspaces.invitations_for(&me.email).await? {
+            if invitation.expires_at <= now {
+                continue;
+            }
+            if let Some(workspace) = self.stores.workspaces.get_workspace(invitation.workspace).await? {
+                out.push(PendingInvitation { workspace_name: workspace.name, invitation });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Accepts an invitation into `id`: the caller becomes a member with its role. Needs a
+    /// verified email (`Forbidden` otherwise); `NotFound` when no open invitation names it.
+    pub async fn accept_invitation(&self, principal: &Principal, id: WorkspaceId) -> Result<Membership> {
+        let email = self.verified_email(principal).await?;
+        let membership = self
+            .stores
+            .workspaces
+            .accept_invitation(id, &email, principal.user, crate::clock::now())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("invitation to workspace {id}")))?;
+        self.workspace_activity(
+            principal.user,
+            id,
+            AuditAction::InvitationAnswered,
+            json!({"user": principal.user, "role": membership.role, "answer": "accepted"}),
         )
         .await;
         Ok(membership)
+    }
+
+    /// Declines an invitation into `id`; `NotFound` when none names the caller.
+    pub async fn decline_invitation(&self, principal: &Principal, id: WorkspaceId) -> Result<()> {
+        let email = self.verified_email(principal).await?;
+        if !self.stores.workspaces.delete_invitation(id, &email).await? {
+            return Err(Error::not_found(format!("invitation to workspace {id}")));
+        }
+        self.workspace_activity(
+            principal.user,
+            id,
+            AuditAction::InvitationAnswered,
+            json!({"user": principal.user, "answer": "declined"}),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn verified_email(&self, principal: &Principal) -> Result<String> {
+        let me = self.me(principal).await?;
+        if !me.email_verified {
+            return Err(Error::forbidden("verify your email address first: invitations name an address"));
+        }
+        Ok(me.email.to_lowercase())
     }
 
     /// Removes a member (owners only; members may also leave on their own). The last owner

@@ -117,6 +117,8 @@ pub struct Storage {
     wake: Arc<Notify>,
     /// Bounds the validations scanning at once: each holds a whole file in memory.
     validating: Arc<tokio::sync::Semaphore>,
+    /// Uploads per hour and bytes per day, per person and key; `None` limits nothing.
+    quotas: Option<crate::quotas::Quotas>,
 }
 
 /// A direct upload's result: the file, and whether it is new (`false`: the same bytes
@@ -225,7 +227,15 @@ impl Storage {
             settings: Arc::new(settings),
             wake: Arc::new(Notify::new()),
             validating: Arc::new(tokio::sync::Semaphore::new(MAX_VALIDATIONS_SCANNING)),
+            quotas: None,
         })
+    }
+
+    /// Counts every upload against the caller's quotas (uploads per hour, bytes per day);
+    /// without this, uploads are limited only by `storage.max_file_bytes`.
+    pub fn with_quotas(mut self, quotas: crate::quotas::Quotas) -> Self {
+        self.quotas = Some(quotas);
+        self
     }
 
     /// Pins this agent's ingestion jobs to `node`: with a blob store on local disk and a job
@@ -272,7 +282,13 @@ impl Storage {
         announced: Announced,
         body: ByteStream,
     ) -> Result<Uploaded> {
+        if let Some(quotas) = &self.quotas {
+            quotas.begin_upload(principal, announced.size_bytes.unwrap_or(0)).await?;
+        }
         let (accepted, spooled) = self.receive(principal, workspace, &announced, body).await?;
+        if let Some(quotas) = &self.quotas {
+            quotas.charge_upload(principal, spooled.size).await;
+        }
 
         let existing = self.stores.files.find_by_sha256(principal.user, &spooled.sha256).await?;
         let same_place = existing.into_iter().find(|f| f.workspace == workspace);
@@ -395,6 +411,11 @@ impl Storage {
                 other => other,
             })?;
             checked.push((accepted, size));
+        }
+        if let Some(quotas) = &self.quotas {
+            let total = checked.iter().map(|(_, size)| *size).sum();
+            quotas.begin_upload(principal, total).await?;
+            quotas.charge_upload(principal, total).await;
         }
         let mut urls = Vec::with_capacity(checked.len());
         for (accepted, size) in checked {
