@@ -251,6 +251,7 @@ pub struct AppState {
     /// Runs while any clone of the state lives.
     _workers: Arc<IngestWorkers>,
     amp: Amp,
+    quotas: amp_agents::quotas::Quotas,
     metrics: Option<PrometheusHandle>,
     draining: Arc<AtomicBool>,
 }
@@ -269,9 +270,11 @@ impl AppState {
             stores.sessions = sessions;
         }
         let (cache, events) = (shared.cache, shared.events);
+        let quotas = amp_agents::quotas::Quotas::new(shared.limiter.clone(), config.quotas.clone());
         let mut session =
             SessionAgent::new(stores.clone(), shared.limiter, events.clone(), config.auth.clone())?
-                .with_cache(cache.clone());
+                .with_cache(cache.clone())
+                .with_mail(mail_sender(&config)?);
         if let Some(oidc) = &config.auth.oidc {
             session = session.with_oidc(Arc::new(HttpJwksSource::new(oidc.jwks_url.clone())?));
         }
@@ -291,12 +294,15 @@ impl AppState {
         let agents = AgentRegistry::new(stores.clone(), session.clone())
             .with_router(router.clone())
             .with_data_sources(data_sources.clone());
-        let gateway = Gateway::new(router.clone(), agents.clone(), session.clone());
+        let gateway =
+            Gateway::new(router.clone(), agents.clone(), session.clone()).with_quotas(quotas.clone());
         let files = Files::new(stores.clone(), session.clone());
         let (storage, context, local_blobs) =
             search_agents(&config, &stores, &session, data_sources.clone()).await?;
+        let storage = storage.with_quotas(quotas.clone());
         let workers = Arc::new(IngestWorkers::spawn(&storage, config.storage.workers));
-        let amp = Amp::new(session.clone(), conversations.clone(), agents.clone(), context, router);
+        let amp = Amp::new(session.clone(), conversations.clone(), agents.clone(), context, router)
+            .with_quotas(quotas.clone());
         Ok(AppState {
             config: Arc::new(config),
             cache,
@@ -312,9 +318,15 @@ impl AppState {
             local_blobs,
             _workers: workers,
             amp,
+            quotas,
             metrics,
             draining: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The per-person and per-key quotas every chat, completion and upload counts against.
+    pub fn quotas(&self) -> &amp_agents::quotas::Quotas {
+        &self.quotas
     }
 
     /// The configuration the server runs with.
@@ -418,4 +430,12 @@ impl std::fmt::Debug for AppState {
             .field("ready", &self.is_ready())
             .finish_non_exhaustive()
     }
+}
+
+/// Where verification links go: `auth.mail_dir` as `.eml` files, else the log.
+fn mail_sender(config: &AmpConfig) -> amp_core::Result<Arc<dyn amp_core::MailSender>> {
+    Ok(match &config.auth.mail_dir {
+        Some(dir) => Arc::new(amp_providers::mail::PickupDirMailSender::new(config.data_dir.join(dir))?),
+        None => Arc::new(amp_providers::mail::LogMailSender),
+    })
 }

@@ -8,14 +8,17 @@ use serde_json::{Value, json};
 use support::{call_as, person, test_app_with, upload};
 
 /// A workspace owned by `owner` with the given members (`(email, role)`); returns its id.
-async fn workspace(app: &axum::Router, owner: &str, members: &[(&str, &str)]) -> String {
+async fn workspace(
+    state: &amp_server::AppState,
+    app: &axum::Router,
+    owner: &str,
+    members: &[(&str, &str)],
+) -> String {
     let (s, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
     assert_eq!(s, StatusCode::CREATED, "{ws}");
     let id = ws["id"].as_str().unwrap().to_owned();
     for (email, role) in members {
-        let invite = Some(json!({"email": email, "role": role}));
-        let (s, m) = call_as(app, Method::POST, &format!("/workspaces/{id}/members"), owner, invite).await;
-        assert_eq!(s, StatusCode::OK, "{m}");
+        support::join(state, app, owner, &id, email, role).await;
     }
     id
 }
@@ -61,7 +64,7 @@ async fn agents_round_trip_every_field_and_list_by_name() {
     .await;
     let app = amp_server::router(t.state.clone());
     let owner = tokens[0].clone();
-    let ws = workspace(&app, &owner, &[]).await;
+    let ws = workspace(&t.state, &app, &owner, &[]).await;
     let (status, file) = upload(&app, &owner, "report.txt", "text/plain", "Q3 revenue rose.", None).await;
     assert_eq!(status, StatusCode::CREATED, "{file}");
     let file = file["id"].as_str().unwrap().to_owned();
@@ -183,8 +186,13 @@ async fn workspace_agents_are_listed_for_members_and_viewers_cannot_change_them(
     let editor = person(&app, "editor@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let ws = workspace(&app, &owner, &[("editor@example.test", "editor"), ("viewer@example.test", "viewer")])
-        .await;
+    let ws = workspace(
+        &t.state,
+        &app,
+        &owner,
+        &[("editor@example.test", "editor"), ("viewer@example.test", "viewer")],
+    )
+    .await;
     let shared = json!({"name": "Team helper", "visibility": {"scope": "workspace", "workspace": ws}});
     let id = create(&app, &editor, shared).await;
     create(&app, &editor, json!({"name": "Editor's own"})).await;
@@ -214,7 +222,7 @@ async fn sharing_needs_the_editor_role_and_readable_workspaces_need_membership()
     let owner = person(&app, "owner@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let ws = workspace(&app, &owner, &[("viewer@example.test", "viewer")]).await;
+    let ws = workspace(&t.state, &app, &owner, &[("viewer@example.test", "viewer")]).await;
     let shared = json!({"name": "Shared", "visibility": {"scope": "workspace", "workspace": ws}});
 
     let create_as = |token: String, spec: Value| {
@@ -250,7 +258,7 @@ async fn the_workspace_owner_can_delete_a_members_workspace_agent() {
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let editor = person(&app, "editor@example.test").await;
-    let ws = workspace(&app, &owner, &[("editor@example.test", "editor")]).await;
+    let ws = workspace(&t.state, &app, &owner, &[("editor@example.test", "editor")]).await;
     let shared = json!({"name": "Team helper", "visibility": {"scope": "workspace", "workspace": ws}});
     let id = create(&app, &editor, shared).await;
     let path = format!("/agents/registry/{id}");

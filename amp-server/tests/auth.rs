@@ -105,7 +105,7 @@ async fn bad_bodies_get_the_error_shape_and_store_nothing() {
 
 #[tokio::test]
 async fn a_replayed_refresh_token_is_401_and_ends_the_session() {
-    let t = test_app().await;
+    let t = test_app_with(|c| c.auth.refresh_reuse_grace_secs = 0).await;
     let app = amp_server::router(t.state.clone());
     let pair = register_and_login(&app, "ada@example.test").await;
     let body = json!({"refresh_token": pair["refresh_token"]});
@@ -183,9 +183,12 @@ async fn throttled_sign_ins_are_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn closed_registration_is_403() {
-    let t = test_app_with(|c| c.auth.open_registration = false).await;
+async fn closed_registration_is_403_after_the_first_account() {
+    let t = test_app_with(|c| c.auth.registration = amp_core::config::RegistrationMode::Closed).await;
     let app = amp_server::router(t.state.clone());
+    let body = json!({"email": "operator@example.test", "password": "correct horse battery"});
+    let r = send(app.clone(), Method::POST, "/auth/register", None, Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED);
     let body = json!({"email": "ada@example.test", "password": "correct horse battery"});
     let r = send(app, Method::POST, "/auth/register", None, Some(body)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);

@@ -35,11 +35,7 @@ async fn other_people_and_non_members_get_403_or_404_on_every_resource_and_learn
     let (_, ws) =
         call_as(&app, Method::POST, "/workspaces", &owner, Some(json!({"name": "Board room"}))).await;
     let w = ws["id"].as_str().unwrap().to_owned();
-    let invite = json!({"email": "viewer@example.test", "role": "viewer"});
-    assert_eq!(
-        call_as(&app, Method::POST, &format!("/workspaces/{w}/members"), &owner, Some(invite)).await.0,
-        StatusCode::OK
-    );
+    support::join(&t.state, &app, &owner, &w, "viewer@example.test", "viewer").await;
     let (_, pf) =
         upload(&app, &owner, "salaries.txt", "text/plain", "Raises are eleven percent.", None).await;
     let (_, wf) =

@@ -32,7 +32,7 @@ fn model_answers(request: &RecordedRequest) -> MockResponse {
 struct Chat {
     app: axum::Router,
     upstream: MockServer,
-    _t: TestApp,
+    t: TestApp,
 }
 
 async fn chat_app() -> Chat {
@@ -43,18 +43,20 @@ async fn chat_app() -> Chat {
         c.router.retry.retries_per_model = 0;
     })
     .await;
-    Chat { app: amp_server::router(t.state.clone()), upstream, _t: t }
+    Chat { app: amp_server::router(t.state.clone()), upstream, t }
 }
 
-async fn workspace(app: &axum::Router, owner: &str, members: &[(&str, &str)]) -> String {
+async fn workspace(
+    state: &amp_server::AppState,
+    app: &axum::Router,
+    owner: &str,
+    members: &[(&str, &str)],
+) -> String {
     let (status, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
     assert_eq!(status, StatusCode::CREATED, "{ws}");
     let id = ws["id"].as_str().unwrap().to_owned();
     for (email, role) in members {
-        let body = json!({"email": email, "role": role});
-        let (status, m) =
-            call_as(app, Method::POST, &format!("/workspaces/{id}/members"), owner, Some(body)).await;
-        assert_eq!(status, StatusCode::OK, "{m}");
+        support::join(state, app, owner, &id, email, role).await;
     }
     id
 }
@@ -93,12 +95,12 @@ fn last_system_prompt(upstream: &MockServer) -> String {
 }
 
 #[tokio::test]
-async fn a_workspace_chat_retrieves_from_exactly_the_workspace_files_and_the_callers_own() {
+async fn a_workspace_chat_retrieves_from_exactly_the_workspace_files() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
     let bob = person(&c.app, "bob@example.test").await;
-    let team = workspace(&c.app, &alice, &[("bob@example.test", "editor")]).await;
-    let solo = workspace(&c.app, &alice, &[]).await;
+    let team = workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "editor")]).await;
+    let solo = workspace(&c.t.state, &c.app, &alice, &[]).await;
 
     let alice_own = text_file(&c.app, &alice, "alice.txt", "Refunds for hardware take ten days.", None).await;
     let bob_own = text_file(&c.app, &bob, "bob.txt", "Refunds for travel are never granted.", None).await;
@@ -109,16 +111,32 @@ async fn a_workspace_chat_retrieves_from_exactly_the_workspace_files_and_the_cal
     let ask = json!({"message": "How long do refunds take?", "workspace": team});
     let (status, answer) = call_as(&c.app, Method::POST, "/chat/send", &alice, Some(ask.clone())).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    // Her own files (wherever she shared them) and the workspace's; not Bob's private one.
-    assert_eq!(source_files(&answer), sorted(vec![alice_own.clone(), shared.clone(), elsewhere.clone()]));
+    // Every member reads the answer, so it reads the workspace's files only: not her
+    // private ones, not another workspace's, not Bob's.
+    assert_eq!(source_files(&answer), vec![shared.clone()]);
     let prompt = last_system_prompt(&c.upstream);
-    assert!(prompt.contains("ten days") && prompt.contains("five business days"), "{prompt}");
-    assert!(!prompt.contains("travel"), "{prompt}");
+    assert!(prompt.contains("five business days"), "{prompt}");
+    assert!(
+        !prompt.contains("ten days") && !prompt.contains("travel") && !prompt.contains("instant"),
+        "{prompt}"
+    );
 
-    // The same question from Bob in the same workspace reads his own files instead.
+    // The same question from Bob in the same workspace reads the same.
     let (status, answer) = call_as(&c.app, Method::POST, "/chat/send", &bob, Some(ask)).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(source_files(&answer), sorted(vec![bob_own.clone(), shared.clone()]));
+    assert_eq!(source_files(&answer), vec![shared.clone()]);
+    let (_, answer) =
+        call_as(&c.app, Method::POST, "/chat/send", &bob, Some(json!({"message": "Refunds?"}))).await;
+    assert_eq!(
+        source_files(&answer),
+        sorted(vec![bob_own, shared.clone()]),
+        "his own, outside the workspace"
+    );
+
+    // Naming a private file in a workspace chat is refused rather than leaked.
+    let ask = json!({"message": "Refunds?", "workspace": team, "files": [alice_own]});
+    let (status, answer) = call_as(&c.app, Method::POST, "/chat/send", &alice, Some(ask)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
 
     // Outside any workspace, every file Alice owns and nothing else: not the workspace's.
     let (_, answer) =
@@ -127,7 +145,7 @@ async fn a_workspace_chat_retrieves_from_exactly_the_workspace_files_and_the_cal
 
     // A member of another workspace only: Carol's chat there never reads the team's files.
     let carol = person(&c.app, "carol@example.test").await;
-    let hers = workspace(&c.app, &carol, &[]).await;
+    let hers = workspace(&c.t.state, &c.app, &carol, &[]).await;
     let carols = text_file(&c.app, &carol, "carol.txt", "Refunds for Carol are weekly.", Some(&hers)).await;
     let ask = json!({"message": "How long do refunds take?", "workspace": hers});
     let (_, answer) = call_as(&c.app, Method::POST, "/chat/send", &carol, Some(ask)).await;
@@ -217,7 +235,7 @@ async fn streamed_turns_send_sources_first_and_store_the_cited_answer() {
 async fn an_agent_reads_only_its_sources_and_its_instructions_and_sampling_apply() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
-    let team = workspace(&c.app, &alice, &[]).await;
+    let team = workspace(&c.t.state, &c.app, &alice, &[]).await;
     let cabin = text_file(&c.app, &alice, "cabin.txt", "The cabin key is under the blue pot.", None).await;
     let boat = text_file(&c.app, &alice, "boat.txt", "The boat key hangs by the door.", None).await;
     let shared =
@@ -260,7 +278,7 @@ async fn a_shared_agent_never_shows_a_member_a_file_they_cannot_read() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
     let bob = person(&c.app, "bob@example.test").await;
-    let team = workspace(&c.app, &alice, &[("bob@example.test", "editor")]).await;
+    let team = workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "editor")]).await;
     let private = text_file(&c.app, &alice, "diary.txt", "The key is in my secret diary.", None).await;
     let shared = text_file(&c.app, &alice, "keys.txt", "The key is at the front desk.", Some(&team)).await;
     let spec = json!({"name": "Keys", "files": [private, shared], "visibility": {"scope": "workspace", "workspace": team}});
@@ -272,8 +290,10 @@ async fn a_shared_agent_never_shows_a_member_a_file_they_cannot_read() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(source_files(&answer), vec![shared.clone()]);
     assert!(!last_system_prompt(&c.upstream).contains("diary"));
+    // Even for its owner: the workspace's members read the answer, so not her diary.
     let (_, answer) = call_as(&c.app, Method::POST, "/chat/send", &alice, Some(ask)).await;
-    assert_eq!(source_files(&answer), sorted(vec![private, shared]));
+    assert_eq!(source_files(&answer), vec![shared.clone()]);
+    let _ = private;
 }
 
 #[tokio::test]
@@ -282,7 +302,7 @@ async fn turns_are_authorized_and_failures_store_nothing() {
     let alice = person(&c.app, "alice@example.test").await;
     let viewer = person(&c.app, "viewer@example.test").await;
     let outsider = person(&c.app, "outsider@example.test").await;
-    let team = workspace(&c.app, &alice, &[("viewer@example.test", "viewer")]).await;
+    let team = workspace(&c.t.state, &c.app, &alice, &[("viewer@example.test", "viewer")]).await;
     let file = text_file(&c.app, &alice, "a.txt", "Refunds take five business days.", None).await;
     let (_, answer) = call_as(
         &c.app,
@@ -544,8 +564,8 @@ async fn a_workspace_answer_never_cites_another_workspaces_files() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
     let carol = person(&c.app, "carol@example.test").await;
-    let team = workspace(&c.app, &alice, &[]).await;
-    let other = workspace(&c.app, &carol, &[("alice@example.test", "viewer")]).await;
+    let team = workspace(&c.t.state, &c.app, &alice, &[]).await;
+    let other = workspace(&c.t.state, &c.app, &carol, &[("alice@example.test", "viewer")]).await;
     let theirs = text_file(&c.app, &carol, "plans.txt", "The other team ships in May.", Some(&other)).await;
 
     // Attached in the team's conversation: refused, since every team member reads the answer.
@@ -592,7 +612,44 @@ async fn sources_are_cut_to_the_models_window_best_first() {
     assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>(), "still numbered from 1");
     let prompt = last_system_prompt(&upstream);
     assert!(
-        prompt.contains(&format!("[{}]", numbers.len()))
-            && !prompt.contains(&format!("[{}]", numbers.len() + 1))
+        prompt.contains(&format!("<source id=\"{}\"", numbers.len()))
+            && !prompt.contains(&format!("<source id=\"{}\"", numbers.len() + 1)),
+        "{prompt}"
     );
+}
+
+#[tokio::test]
+async fn sharing_a_conversation_that_cites_a_private_file_is_refused() {
+    let c = chat_app().await;
+    let alice = person(&c.app, "alice@example.test").await;
+    person(&c.app, "bob@example.test").await;
+    let team = workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "viewer")]).await;
+    let private = text_file(&c.app, &alice, "salary.md", "My salary is 200k.", None).await;
+    let (_, answer) =
+        call_as(&c.app, Method::POST, "/chat/send", &alice, Some(json!({"message": "My salary?"}))).await;
+    assert_eq!(answer["answer"]["citations"][0]["file"], private.as_str(), "{answer}");
+    let conversation = answer["conversation"]["id"].as_str().unwrap().to_owned();
+
+    let share = format!("/conversations/{conversation}/share");
+    let (status, body) =
+        call_as(&c.app, Method::POST, &share, &alice, Some(json!({"workspace": team}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&private), "{body}");
+    let (_, listed) =
+        call_as(&c.app, Method::GET, &format!("/conversations?workspace={team}"), &alice, None).await;
+    assert!(!listed.to_string().contains(&conversation), "nothing was shared: {listed}");
+
+    // Once the file is in the workspace, its members may read what the answer cites.
+    let (status, body) = call_as(
+        &c.app,
+        Method::POST,
+        &format!("/files/{private}/share"),
+        &alice,
+        Some(json!({"workspace": team})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) =
+        call_as(&c.app, Method::POST, &share, &alice, Some(json!({"workspace": team}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

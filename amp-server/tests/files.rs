@@ -65,8 +65,7 @@ async fn files_are_read_by_their_owner_and_shared_into_workspaces_for_members() 
 
     let (_, ws) = call_as(&app, Method::POST, "/workspaces", &owner, Some(json!({"name": "Finance"}))).await;
     let ws = ws["id"].as_str().unwrap().to_owned();
-    let invite = json!({"email": "viewer@example.test", "role": "viewer"});
-    call_as(&app, Method::POST, &format!("/workspaces/{ws}/members"), &owner, Some(invite)).await;
+    support::join(&t.state, &app, &owner, &ws, "viewer@example.test", "viewer").await;
 
     // Only the owner may share, and only where they are an editor.
     let into = Some(json!({"workspace": ws}));
@@ -107,8 +106,7 @@ async fn a_viewer_cannot_share_their_own_file_into_the_workspace() {
     let (viewer, viewer_id) = person(&app, "viewer@example.test").await;
     let (_, ws) = call_as(&app, Method::POST, "/workspaces", &owner, Some(json!({"name": "W"}))).await;
     let ws = ws["id"].as_str().unwrap().to_owned();
-    let invite = json!({"email": "viewer@example.test", "role": "viewer"});
-    call_as(&app, Method::POST, &format!("/workspaces/{ws}/members"), &owner, Some(invite)).await;
+    support::join(&t.state, &app, &owner, &ws, "viewer@example.test", "viewer").await;
     let file = stored_file(&t, viewer_id, "notes.txt").await;
     let (s, _) =
         call_as(&app, Method::POST, &format!("/files/{file}/share"), &viewer, Some(json!({"workspace": ws})))

@@ -420,8 +420,7 @@ async fn deleting_a_workspace_removes_its_files_and_conversations_and_hands_back
     let bob = person(&app, "bob@example.test").await;
     let (_, ws) = call_as(&app, Method::POST, "/workspaces", &alice, Some(json!({"name": "Team"}))).await;
     let ws = ws["id"].as_str().unwrap().to_owned();
-    let member = json!({"email": "bob@example.test", "role": "editor"});
-    call_as(&app, Method::POST, &format!("/workspaces/{ws}/members"), &alice, Some(member)).await;
+    support::join(&t.state, &app, &alice, &ws, "bob@example.test", "editor").await;
 
     let auth = format!("Bearer {bob}");
     let (status, _, body) = request_raw(

@@ -46,12 +46,22 @@ async fn a_created_session_has_working_tokens_and_is_listed_beside_the_first() {
 }
 
 #[tokio::test]
-async fn an_api_key_can_create_a_session() {
+async fn an_api_key_can_create_a_session_only_with_the_sessions_scope() {
     let t = test_app().await;
     let app = amp_server::router(t.state.clone());
     let me = person(&app, "me@example.test").await;
-    let key = send(app.clone(), Method::POST, "/auth/api-keys", Some(&me), Some(json!({"name": "ci"}))).await;
+    let plain =
+        send(app.clone(), Method::POST, "/auth/api-keys", Some(&me), Some(json!({"name": "ci"}))).await;
+    let plain = plain.body["key"].as_str().unwrap().to_owned();
+    let refused = send(app.clone(), Method::POST, "/session/create", Some(&plain), Some(json!({}))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let scoped = json!({"name": "provisioner", "scopes": ["sessions"]});
+    let key = send(app.clone(), Method::POST, "/auth/api-keys", Some(&me), Some(scoped)).await;
+    assert_eq!(key.body["record"]["scopes"], json!(["sessions"]));
     let key = key.body["key"].as_str().unwrap().to_owned();
+    let r =
+        send(app.clone(), Method::POST, "/auth/api-keys", Some(&key), Some(json!({"name": "child"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "nor keys without the keys scope");
 
     let created = send(app.clone(), Method::POST, "/session/create", Some(&key), Some(json!({}))).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);

@@ -18,6 +18,9 @@ fn sso_config(jwks_url: String) -> OidcConfig {
         jwks_url,
         email_claim: "email".into(),
         jwks_refresh_min_secs: 30,
+        assume_email_verified: false,
+        link_verified_emails: false,
+        max_token_age_secs: 3600,
     }
 }
 
@@ -61,6 +64,40 @@ async fn a_jwks_endpoint_that_fails_is_503() {
     )
     .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    let body = r.body.to_string();
+    assert!(
+        !body.contains(&provider.url()) && !body.contains("127.0.0.1"),
+        "the provider's URL is not echoed: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_first_sso_sign_in_never_takes_over_a_password_account_and_its_owner_links_it() {
+    let provider = MockServer::always(MockResponse::json(200, &oidc::jwks(&[(oidc::KEY_1, oidc::KID_1)])))
+        .await
+        .unwrap();
+    let t = test_app_with(|c| c.auth.oidc = Some(sso_config(format!("{}/jwks", provider.url())))).await;
+    let app = amp_server::router(t.state.clone());
+    let local = json!({"email": "ada@example.test", "password": "correct horse battery"});
+    send(app.clone(), Method::POST, "/auth/register", None, Some(local.clone())).await;
+
+    let id_token = oidc::sign(&oidc::claims("ping-user-1", "ada@example.test"), oidc::KEY_1, oidc::KID_1);
+    let r = send(app.clone(), Method::POST, "/auth/sso", None, Some(json!({"id_token": id_token}))).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(r.body.get("access_token").is_none());
+
+    let pair = send(app.clone(), Method::POST, "/auth/login", None, Some(local)).await;
+    let access = pair.body["access_token"].as_str().unwrap();
+    let r =
+        send(app.clone(), Method::POST, "/auth/sso/link", None, Some(json!({"id_token": id_token}))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "linking needs the account's own sign-in");
+    let r =
+        send(app.clone(), Method::POST, "/auth/sso/link", Some(access), Some(json!({"id_token": id_token})))
+            .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = send(app.clone(), Method::POST, "/auth/sso", None, Some(json!({"id_token": id_token}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["session"]["user"], pair.body["session"]["user"]);
 }
 
 #[tokio::test]

@@ -133,3 +133,62 @@ async fn signing_a_device_out_closes_its_stream_and_strangers_see_nothing() {
     .await;
     assert!(closed.is_ok(), "the signed-out device's stream must end");
 }
+
+/// Reads the stream until it ends; returns everything it said. Fails if it stays open
+/// longer than `within`.
+async fn until_closed(body: &mut Body, within: Duration) -> String {
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("the stream closes in time");
+        match frame {
+            None => return text,
+            Some(frame) => {
+                if let Ok(data) = frame.unwrap().into_data() {
+                    text.push_str(std::str::from_utf8(&data).unwrap());
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_opened_with_a_key_that_is_then_revoked_closes() {
+    let t = support::test_app_with(|c| c.auth.sync_recheck_secs = 1).await;
+    let app = amp_server::router(t.state.clone());
+    let session = login(&app, "ada@example.test", true).await;
+    let key =
+        send(app.clone(), Method::POST, "/auth/api-keys", Some(&session), Some(json!({"name": "sync"})))
+            .await;
+    let (id, key) =
+        (key.body["record"]["id"].as_str().unwrap().to_owned(), key.body["key"].as_str().unwrap().to_owned());
+    let (status, mut stream) = follow(&app, &key, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let r = send(app.clone(), Method::DELETE, &format!("/auth/api-keys/{id}"), Some(&session), None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let said = until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(said.contains("event: error") && said.contains("unauthenticated"), "{said}");
+    assert_eq!(follow(&app, &key, None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_stream_of_an_account_that_is_disabled_closes() {
+    let t = support::test_app_with(|c| c.auth.sync_recheck_secs = 1).await;
+    let app = amp_server::router(t.state.clone());
+    let admin = login(&app, "operator@example.test", true).await;
+    let ada = login(&app, "ada@example.test", true).await;
+    let key =
+        send(app.clone(), Method::POST, "/auth/api-keys", Some(&ada), Some(json!({"name": "sync"}))).await;
+    let key = key.body["key"].as_str().unwrap().to_owned();
+    let (_, mut by_session) = follow(&app, &ada, None).await;
+    let (_, mut by_key) = follow(&app, &key, None).await;
+    let me = send(app.clone(), Method::GET, "/session/current", Some(&ada), None).await;
+    let user = me.body["user"]["id"].as_str().unwrap().to_owned();
+    let r =
+        send(app.clone(), Method::POST, &format!("/admin/users/{user}/disable"), Some(&admin), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let said = until_closed(&mut by_session, Duration::from_secs(5)).await;
+    assert!(said.contains("device_signed_out"), "{said}");
+    let said = until_closed(&mut by_key, Duration::from_secs(5)).await;
+    assert!(said.contains("event: error"), "{said}");
+}

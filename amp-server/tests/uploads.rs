@@ -7,14 +7,16 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{call_as, person, test_app, test_app_with, upload};
 
-async fn workspace_with(app: &axum::Router, owner: &str, members: &[(&str, &str)]) -> String {
+async fn workspace_with(
+    state: &amp_server::AppState,
+    app: &axum::Router,
+    owner: &str,
+    members: &[(&str, &str)],
+) -> String {
     let (_, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
     let id = ws["id"].as_str().unwrap().to_owned();
     for (email, role) in members {
-        let body = json!({"email": email, "role": role});
-        let (status, _) =
-            call_as(app, Method::POST, &format!("/workspaces/{id}/members"), owner, Some(body)).await;
-        assert_eq!(status, StatusCode::OK);
+        support::join(state, app, owner, &id, email, role).await;
     }
     id
 }
@@ -53,7 +55,7 @@ async fn bad_uploads_are_refused_with_the_right_status_and_lose_nothing() {
     let alice = person(&app, "alice@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let team = workspace_with(&app, &alice, &[("viewer@example.test", "viewer")]).await;
+    let team = workspace_with(&t.state, &app, &alice, &[("viewer@example.test", "viewer")]).await;
     let (status, _) = upload(&app, &alice, "keep.txt", "text/plain", "Keep me.", None).await;
     assert_eq!(status, StatusCode::CREATED);
 
@@ -152,7 +154,7 @@ async fn owners_and_workspace_owners_delete_files_and_others_cannot() {
     let alice = person(&app, "alice@example.test").await;
     let editor = person(&app, "editor@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let team = workspace_with(&app, &alice, &[("editor@example.test", "editor")]).await;
+    let team = workspace_with(&t.state, &app, &alice, &[("editor@example.test", "editor")]).await;
     let (_, mine) = upload(&app, &alice, "mine.txt", "text/plain", "Alice's notes.", None).await;
     let (_, theirs) = upload(&app, &editor, "theirs.txt", "text/plain", "Editor's notes.", Some(&team)).await;
     let (_, alices_shared) =

@@ -2,11 +2,12 @@
 //! calls the Session agent once, and maps the result.
 
 use amp_agents::session::{DeviceLogin, NewApiKey, Registration, TokenPair};
-use amp_core::store::ApiKeyRecord;
+use amp_core::store::{ApiKeyRecord, ApiKeyScope};
 use amp_core::{ApiKeyId, DeviceId, User};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::Html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -14,12 +15,69 @@ use crate::error::ApiError;
 use crate::extract::{Body, Caller, ClientAddr};
 use crate::state::AppState;
 
-/// `POST /auth/register`.
+/// `POST /auth/register`: `201` with the account; its `status` says whether it is
+/// `active` or `pending` an administrator's approval.
 pub(crate) async fn register(
     State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
     Body(r): Body<Registration>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.session().register(r).await?)))
+    Ok((StatusCode::CREATED, Json(state.session().register(r, client_addr.as_deref()).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyEmail {
+    token: String,
+}
+
+/// `POST /auth/verify-email` `{token}`, signed in as the account the link was sent for:
+/// confirms the address; answers the account.
+pub(crate) async fn verify_email(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Body(v): Body<VerifyEmail>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(state.session().verify_email(&caller, &v.token).await?))
+}
+
+/// `GET /auth/verify-email?token=`: where the mailed link lands. Opening it changes
+/// nothing (mail scanners open links too): the person confirms from their signed-in
+/// session, which posts the token.
+pub(crate) async fn verify_email_link() -> ([(header::HeaderName, &'static str); 2], Html<&'static str>) {
+    let page = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>AMP</title></head>\
+                <body><p>To confirm your email address, sign in to AMP with the account that asked for \
+                this link, then confirm it there (the app posts this link's token to \
+                <code>POST /auth/verify-email</code>).</p></body></html>";
+    let headers =
+        [(header::CONTENT_SECURITY_POLICY, "default-src 'none'"), (header::REFERRER_POLICY, "no-referrer")];
+    (headers, Html(page))
+}
+
+/// `POST /auth/verify-email/send`: mails the caller a new verification link (`202`).
+pub(crate) async fn send_verification(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
+    state.session().request_email_verification(&caller).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SsoLink {
+    id_token: String,
+}
+
+/// `POST /auth/sso/link` `{id_token}`: links the provider identity to the signed-in
+/// account (`204`).
+pub(crate) async fn sso_link(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Body(l): Body<SsoLink>,
+) -> Result<StatusCode, ApiError> {
+    state.session().link_id_token(&caller, &l.id_token).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -95,6 +153,8 @@ pub(crate) async fn logout(
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateKey {
     name: String,
+    #[serde(default)]
+    scopes: Vec<ApiKeyScope>,
 }
 
 /// `POST /auth/api-keys`: the key is in this response and nowhere else, ever.
@@ -103,7 +163,7 @@ pub(crate) async fn create_api_key(
     Caller(caller): Caller,
     Body(k): Body<CreateKey>,
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.session().create_api_key(&caller, &k.name).await?)))
+    Ok((StatusCode::CREATED, Json(state.session().create_api_key(&caller, &k.name, &k.scopes).await?)))
 }
 
 /// `GET /auth/api-keys`.

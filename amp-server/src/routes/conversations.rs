@@ -7,12 +7,12 @@ use amp_agents::conversations::{ConversationList, ConversationPage};
 use amp_core::conversation::Conversation;
 use amp_core::{AgentId, ConversationId, Error, MessageId, WorkspaceId};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Query};
 use crate::state::AppState;
 
 /// The page size when the query names none.

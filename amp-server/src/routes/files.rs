@@ -8,14 +8,14 @@ use amp_agents::storage::{Announced, UploadUrl, Validated};
 use amp_core::{ByteStream, FileId, FileMeta, WorkspaceId};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::{Caller, Query};
 use crate::state::AppState;
 
 /// A malformed id is the caller's mistake (400), not a missing file.

@@ -1,5 +1,6 @@
 //! The route table and the layers every request passes through.
 
+mod admin;
 mod agents;
 mod auth;
 mod chat;
@@ -35,6 +36,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/register", post(auth::register))
         .route("/auth/login", post(auth::login))
         .route("/auth/sso", post(auth::sso))
+        .route("/auth/sso/link", post(auth::sso_link))
+        .route("/auth/verify-email", get(auth::verify_email_link).post(auth::verify_email))
+        .route("/auth/verify-email/send", post(auth::send_verification))
         .route("/auth/refresh", post(auth::refresh))
         .route("/auth/verify", get(auth::verify))
         .route("/auth/logout", delete(auth::logout))
@@ -44,11 +48,25 @@ pub fn router(state: AppState) -> Router {
         .route("/session/update", put(session::update))
         .route("/session/create", post(session::create))
         .route("/session/sync", get(session::follow).post(session::push))
+        .route("/session/quotas", get(session::quotas))
+        .route("/session/invitations", get(workspaces::my_invitations))
+        .route("/session/invitations/{workspace}/accept", post(workspaces::accept_invitation))
+        .route("/session/invitations/{workspace}/decline", post(workspaces::decline_invitation))
+        .route("/admin/users", get(admin::list_users).post(admin::create_user))
+        .route("/admin/users/{id}", get(admin::get_user))
+        .route("/admin/users/{id}/approve", post(admin::approve))
+        .route("/admin/users/{id}/disable", post(admin::disable))
+        .route("/admin/users/{id}/enable", post(admin::enable))
+        .route("/admin/users/{id}/reset-sessions", post(admin::reset_sessions))
+        .route("/admin/users/{id}/admin", put(admin::set_admin))
+        .route("/admin/audit", get(admin::audit))
         .route("/agents/session/sync", post(session::push))
         .route("/workspaces", post(workspaces::create).get(workspaces::list))
         .route("/workspaces/{id}", get(workspaces::get).put(workspaces::update).delete(workspaces::delete))
         .route("/workspaces/{id}/members", get(workspaces::members).post(workspaces::set_member))
         .route("/workspaces/{id}/members/{user}", delete(workspaces::remove_member))
+        .route("/workspaces/{id}/invitations", get(workspaces::invitations))
+        .route("/workspaces/{id}/invitations/{email}", delete(workspaces::withdraw_invitation))
         .route("/workspaces/{id}/activity", get(workspaces::activity))
         .route("/conversations", post(conversations::create).get(conversations::list))
         .route("/conversations/{id}", get(conversations::get).delete(conversations::delete))

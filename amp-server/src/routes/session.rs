@@ -155,3 +155,12 @@ pub(crate) async fn push(
     let id = state.session().push(&caller, p.state).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }
+
+/// `GET /session/quotas`: every quota with what the caller (the person, or the key they
+/// call with) used of it in its current window.
+pub(crate) async fn quotas(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<amp_agents::quotas::QuotaUse>>, ApiError> {
+    Ok(Json(state.quotas().report(&caller).await?))
+}

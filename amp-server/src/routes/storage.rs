@@ -5,14 +5,14 @@ use amp_agents::storage::{SearchRequest, SearchResult, StorageStatus};
 use amp_core::{FileId, FileMeta, Job};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::{Caller, Query};
 use crate::routes::files::attachment;
 use crate::state::AppState;
 

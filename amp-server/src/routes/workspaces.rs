@@ -1,16 +1,16 @@
 //! `/workspaces/*`: shared workspaces, their members and activity. Roles are checked by the
 //! Session agent; handlers only parse and map.
 
-use amp_agents::session::workspaces::MyWorkspace;
+use amp_agents::session::workspaces::{MemberChange, MyWorkspace, PendingInvitation};
 use amp_core::audit::AuditEvent;
-use amp_core::{Membership, UserId, Workspace, WorkspaceId, WorkspaceRole};
+use amp_core::{Invitation, Membership, UserId, Workspace, WorkspaceId, WorkspaceRole};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Query};
 use crate::state::AppState;
 
 fn workspace_id(raw: &str) -> amp_core::Result<WorkspaceId> {
@@ -96,14 +96,68 @@ pub(crate) struct SetMember {
     role: WorkspaceRole,
 }
 
-/// `POST /workspaces/{id}/members`: invite by email or change a role (owners).
+/// `POST /workspaces/{id}/members` `{email, role}` (owners): an existing member's role
+/// changes (`200 {result: "updated", membership}`); anyone else is invited and joins once
+/// they accept (`202 {result: "invited", invitation}`).
 pub(crate) async fn set_member(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
     Body(m): Body<SetMember>,
+) -> Result<(StatusCode, Json<MemberChange>), ApiError> {
+    let change = state.session().set_member(&caller, workspace_id(&id)?, &m.email, m.role).await?;
+    let status = match change {
+        MemberChange::Invited { .. } => StatusCode::ACCEPTED,
+        MemberChange::Updated { .. } => StatusCode::OK,
+    };
+    Ok((status, Json(change)))
+}
+
+/// `GET /workspaces/{id}/invitations` (owners): the open invitations.
+pub(crate) async fn invitations(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Invitation>>, ApiError> {
+    Ok(Json(state.session().invitations(&caller, workspace_id(&id)?).await?))
+}
+
+/// `DELETE /workspaces/{id}/invitations/{email}` (owners): withdraws one.
+pub(crate) async fn withdraw_invitation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, email)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.session().withdraw_invitation(&caller, workspace_id(&id)?, &email).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /session/invitations`: the invitations waiting for the caller (once their email
+/// is verified).
+pub(crate) async fn my_invitations(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<PendingInvitation>>, ApiError> {
+    Ok(Json(state.session().my_invitations(&caller).await?))
+}
+
+/// `POST /session/invitations/{workspace}/accept`: joins with the invitation's role.
+pub(crate) async fn accept_invitation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(workspace): Path<String>,
 ) -> Result<Json<Membership>, ApiError> {
-    Ok(Json(state.session().set_member(&caller, workspace_id(&id)?, &m.email, m.role).await?))
+    Ok(Json(state.session().accept_invitation(&caller, workspace_id(&workspace)?).await?))
+}
+
+/// `POST /session/invitations/{workspace}/decline`.
+pub(crate) async fn decline_invitation(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(workspace): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.session().decline_invitation(&caller, workspace_id(&workspace)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /workspaces/{id}/members/{user}`: remove a member (owners), or leave.

@@ -40,6 +40,8 @@ pub async fn state_in(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)
     let mut config = AmpConfig { data_dir: dir.to_owned(), ..AmpConfig::default() };
     config.server.shutdown_grace_secs = 1;
     config.auth.jwt_secret = Some(amp_core::Secret::new("server-test-signing-key-0123456789"));
+    // Most tests need several active accounts; tests of registration modes set their own.
+    config.auth.registration = amp_core::config::RegistrationMode::Open;
     // Tests share the cores: one embedder thread holds its speed under contention.
     config.storage.embed_threads = 1;
     // scripts/test.sh fetches the local models there; without it uploads fail as unavailable.
@@ -50,25 +52,28 @@ pub async fn state_in(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)
     AppState::open(config).await.expect("the test configuration builds")
 }
 
-/// A server whose registration is closed (as data sources require), with accounts for
-/// `emails` (password "correct horse battery") made beforehand by a server with open
-/// registration on the same data dir, which is then closed. Returns the state and the
-/// accounts' access tokens, in order.
+/// A server whose registration is closed, with accounts for `emails` (password "correct
+/// horse battery", emails verified, as data-source access lists need) made beforehand by a
+/// server with open registration on the same data dir, which is then closed. Returns the
+/// state and the accounts' access tokens, in order.
 pub async fn closed_app_with_accounts(
     emails: &[&str],
     adjust: impl FnOnce(&mut AmpConfig),
 ) -> (TestApp, Vec<String>) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     {
-        let open = router_of(state_in(dir.path(), |_| {}).await);
+        let state = state_in(dir.path(), |_| {}).await;
+        let open = router_of(state.clone());
         for email in emails {
             let body = serde_json::json!({"email": email, "password": "correct horse battery"});
             let r = send(open.clone(), Method::POST, "/auth/register", None, Some(body)).await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            let id: amp_core::UserId = r.body["id"].as_str().expect("an id").parse().expect("a user id");
+            assert!(state.stores().users.mark_email_verified(id, email).await.expect("the store answers"));
         }
     }
     let state = state_in(dir.path(), |c| {
-        c.auth.open_registration = false;
+        c.auth.registration = amp_core::config::RegistrationMode::Closed;
         adjust(c);
     })
     .await;
@@ -307,4 +312,34 @@ pub async fn processed(app: &Router, token: &str, file: &str) -> serde_json::Val
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
     listener.local_addr().expect("a bound listener has an address").port()
+}
+
+/// Makes the person with `email` (password "correct horse battery") a member of `ws` with
+/// `role` the way people become one: `owner` invites them, they accept. Their address is
+/// marked verified first, as if they had opened the link mailed to them.
+pub async fn join(
+    state: &AppState,
+    app: &Router,
+    owner: &str,
+    ws: &str,
+    email: &str,
+    role: &str,
+) -> serde_json::Value {
+    let invite = serde_json::json!({"email": email, "role": role});
+    let (status, body) =
+        call_as(app, Method::POST, &format!("/workspaces/{ws}/members"), owner, Some(invite)).await;
+    if status == StatusCode::OK {
+        return body["membership"].clone();
+    }
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let user =
+        state.stores().users.find_user_by_email(email).await.unwrap().expect("the invitee has an account");
+    state.stores().users.mark_email_verified(user.id, email).await.unwrap();
+    let login = serde_json::json!({"email": email, "password": "correct horse battery"});
+    let pair = send(app.clone(), Method::POST, "/auth/login", None, Some(login)).await;
+    let token = pair.body["access_token"].as_str().expect("the invitee signs in");
+    let (status, membership) =
+        call_as(app, Method::POST, &format!("/session/invitations/{ws}/accept"), token, None).await;
+    assert_eq!(status, StatusCode::OK, "{membership}");
+    membership
 }
