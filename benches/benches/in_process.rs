@@ -43,8 +43,11 @@ fn cache(c: &mut Criterion) {
 
 fn event_bus(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime builds");
-    let bus =
-        Arc::new(MemoryEventBus::new(&EventBusConfig { replay_window: 1000, subscriber_buffer: 1 << 20 }));
+    let bus = Arc::new(MemoryEventBus::new(&EventBusConfig {
+        replay_window: 1000,
+        subscriber_buffer: 1 << 20,
+        ..EventBusConfig::default()
+    }));
     let mut group = c.benchmark_group("memory_event_bus");
     group.bench_function("publish_to_3_devices_and_receive", |b| {
         let mut devices = rt.block_on(async {
