@@ -33,6 +33,10 @@ use crate::session::SessionAgent;
 
 /// The longest question accepted, in characters.
 pub const MAX_QUESTION_CHARS: usize = 32_000;
+/// The most files one turn may attach.
+pub const MAX_TURN_FILES: usize = 50;
+/// The most data sources one turn may name.
+pub const MAX_TURN_DATA_SOURCES: usize = 20;
 
 /// How many earlier messages a turn sends along.
 const HISTORY_MESSAGES: u32 = 20;
@@ -230,6 +234,14 @@ impl Amp {
         }
         if turn.agent.is_some() && turn.model.is_some() {
             return Err(Error::invalid_input("name an agent or a model, not both"));
+        }
+        let mut turn = turn;
+        if let Some(files) = turn.files.take() {
+            turn.files = Some(crate::registry::distinct_at_most("files", files, MAX_TURN_FILES)?);
+        }
+        if let Some(sources) = turn.data_sources.take() {
+            turn.data_sources =
+                Some(crate::registry::distinct_at_most("data_sources", sources, MAX_TURN_DATA_SOURCES)?);
         }
         let (conversation, is_new) = match turn.conversation {
             Some(id) => {

@@ -65,8 +65,12 @@ impl Files {
             return Err(Error::conflict(format!("file {id} is already in a workspace")));
         }
         self.session.require_role(principal, workspace, WorkspaceRole::Editor).await?;
-        let shared = FileMeta { workspace: Some(workspace), updated_at: crate::clock::now(), ..file };
-        self.stores.files.update_file(&shared).await?;
+        // Only the workspace changes: processing that finishes meanwhile keeps its state.
+        let now = crate::clock::now();
+        if !self.stores.files.share_file(id, workspace, now).await? {
+            return Err(Error::conflict(format!("file {id} is already in a workspace")));
+        }
+        let shared = self.get(principal, id).await?;
         self.session
             .workspace_activity(
                 principal.user,

@@ -27,6 +27,29 @@ pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_INSTRUCTIONS_CHARS: usize = 20_000;
 /// The highest sampling temperature accepted (the lowest is 0).
 pub const MAX_TEMPERATURE: f32 = 2.0;
+/// The most files an agent may list.
+pub const MAX_AGENT_FILES: usize = 100;
+/// The most workspaces an agent may read from.
+pub const MAX_AGENT_WORKSPACES: usize = 20;
+/// The most data sources an agent may read from.
+pub const MAX_AGENT_DATA_SOURCES: usize = 20;
+/// The most fallback models an agent may name.
+pub const MAX_AGENT_FALLBACKS: usize = 8;
+
+/// `list` with duplicates removed (first occurrence kept), if it holds at most `max`
+/// distinct items; `InvalidInput` naming `field` otherwise.
+pub fn distinct_at_most<T: Eq + std::hash::Hash + Clone>(
+    field: &str,
+    list: Vec<T>,
+    max: usize,
+) -> Result<Vec<T>> {
+    let mut seen = HashSet::new();
+    let out: Vec<T> = list.into_iter().filter(|item| seen.insert(item.clone())).collect();
+    if out.len() > max {
+        return Err(Error::invalid_input(format!("{field}: at most {max} entries, {} given", out.len())));
+    }
+    Ok(out)
+}
 
 /// The editable fields of a user-defined agent, as sent to create or replace one.
 ///
@@ -122,6 +145,12 @@ impl AgentSpec {
         if let Some(dup) = self.fallbacks.iter().find(|m| !seen.insert(*m)) {
             return Err(Error::invalid_input(format!("fallbacks: {dup} is listed twice")));
         }
+        if self.fallbacks.len() > MAX_AGENT_FALLBACKS {
+            return Err(Error::invalid_input(format!("fallbacks: at most {MAX_AGENT_FALLBACKS} entries")));
+        }
+        self.files = distinct_at_most("files", self.files, MAX_AGENT_FILES)?;
+        self.workspaces = distinct_at_most("workspaces", self.workspaces, MAX_AGENT_WORKSPACES)?;
+        self.data_sources = distinct_at_most("data_sources", self.data_sources, MAX_AGENT_DATA_SOURCES)?;
         Ok(self)
     }
 }

@@ -83,7 +83,7 @@ fn event() -> amp_core::audit::NewAuditEvent {
 }
 
 #[tokio::test]
-async fn the_audit_log_refuses_updates_and_deletes_at_the_database() {
+async fn the_audit_log_refuses_updates_deletes_and_truncation_at_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("amp.db");
     let stores = Arc::new(SqliteStores::open(&path, &PoolOptions::default()).await.unwrap()).stores();
@@ -105,4 +105,15 @@ async fn the_audit_log_refuses_updates_and_deletes_at_the_database() {
     let updated =
         sqlx::query("UPDATE audit_log SET success = true WHERE seq = $1").bind(seq).execute(&pg).await;
     assert!(updated.is_err(), "update must be refused on PostgreSQL too");
+    let truncated = sqlx::query("TRUNCATE audit_log").execute(&pg).await;
+    assert!(truncated.is_err(), "truncate must be refused on PostgreSQL");
+    assert!(
+        pg_stores
+            .audit
+            .query(&amp_core::audit::AuditQuery { limit: 1, ..Default::default() })
+            .await
+            .unwrap()
+            .len()
+            == 1
+    );
 }

@@ -269,3 +269,39 @@ async fn the_workspace_owner_can_delete_a_members_workspace_agent() {
     let deleted = log.as_array().unwrap().iter().find(|e| e["action"] == "deleted").expect("an audit record");
     assert_eq!(deleted["target"], format!("agent:{id}"));
 }
+
+#[tokio::test]
+async fn the_lists_an_agent_or_a_turn_carries_are_bounded_and_de_duplicated() {
+    let t = test_app_with(|_| {}).await;
+    let app = amp_server::router(t.state.clone());
+    let owner = person(&app, "owner@example.test").await;
+    let (status, file) = upload(&app, &owner, "a.txt", "text/plain", "Refunds take five days.", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{file}");
+    let id = file["id"].as_str().unwrap().to_owned();
+    let agent = create(&app, &owner, json!({"name": "Dups", "files": [id, id, id]})).await;
+    let (_, stored) = call_as(&app, Method::GET, &format!("/agents/registry/{agent}"), &owner, None).await;
+    assert_eq!(stored["files"], json!([id]), "listed once");
+
+    let many: Vec<String> = (0..101).map(|_| uuid_like()).collect();
+    let (status, body) =
+        call_as(&app, Method::POST, "/agents/registry", &owner, Some(json!({"name": "Many", "files": many})))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("at most 100"), "{body}");
+    let workspaces: Vec<String> = (0..21).map(|_| uuid_like()).collect();
+    let spec = json!({"name": "Wide", "workspaces": workspaces});
+    let (status, _) = call_as(&app, Method::POST, "/agents/registry", &owner, Some(spec)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let files: Vec<String> = (0..51).map(|_| uuid_like()).collect();
+    let (status, body) =
+        call_as(&app, Method::POST, "/chat/send", &owner, Some(json!({"message": "Hi?", "files": files})))
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("at most 50"), "{body}");
+}
+
+/// A fresh time-ordered id, as any id type of AMP parses.
+fn uuid_like() -> String {
+    amp_core::FileId::new().to_string()
+}

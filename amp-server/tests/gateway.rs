@@ -186,7 +186,7 @@ async fn exhausted_options_map_to_429_502_503_and_504() {
         send(g.app.clone(), Method::POST, "/v1/chat/completions", Some(&g.key), Some(hello("broken"))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     assert!(r.headers.contains_key("retry-after"));
-    let (_, status) = call_as(&g.app, Method::GET, "/agents/router/status", &g.key, None).await;
+    let (_, status) = call_as(&g.app, Method::GET, "/agents/router/status", &g.token, None).await;
     let broken_status =
         status["models"].as_array().unwrap().iter().find(|m| m["id"] == "broken").unwrap().clone();
     assert_eq!(broken_status["deployments"][0]["breaker"]["state"], "open", "{broken_status}");
@@ -245,7 +245,7 @@ async fn models_are_listed_selected_and_changed_by_administrators_only() {
     let (_, available) = call_as(&g.app, Method::GET, "/models/available", &g.key, None).await;
     assert_eq!(available[0]["is_default"], true);
     assert_eq!(available[1]["available"], true);
-    let (status, _) = call_as(&g.app, Method::GET, "/models/nope/status", &g.key, None).await;
+    let (status, _) = call_as(&g.app, Method::GET, "/models/nope/status", &g.token, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // No model named: the configured default, until the person selects another.
@@ -295,7 +295,10 @@ async fn router_metrics_are_readable_as_json_and_in_prometheus_format() {
     for _ in 0..3 {
         send(g.app.clone(), Method::POST, "/v1/chat/completions", Some(&g.key), Some(hello("metered"))).await;
     }
-    let (status, metrics) = call_as(&g.app, Method::GET, "/agents/router/metrics", &g.key, None).await;
+    // Per-deployment figures are for administrators signed in, not for keys.
+    let (status, _) = call_as(&g.app, Method::GET, "/agents/router/metrics", &g.key, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, metrics) = call_as(&g.app, Method::GET, "/agents/router/metrics", &g.token, None).await;
     assert_eq!(status, StatusCode::OK);
     let d = &metrics["models"]["metered"]["loopback"];
     assert_eq!(
@@ -304,7 +307,13 @@ async fn router_metrics_are_readable_as_json_and_in_prometheus_format() {
     );
     assert_eq!(d["latency"]["count"], 3);
 
-    let request = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+    let anonymous = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+    let response = tower::ServiceExt::oneshot(g.app.clone(), anonymous).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "/metrics is not for everyone");
+    let request = axum::http::Request::get("/metrics")
+        .header("authorization", format!("Bearer {}", g.token))
+        .body(axum::body::Body::empty())
+        .unwrap();
     let response = tower::ServiceExt::oneshot(g.app.clone(), request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
@@ -358,4 +367,33 @@ async fn a_local_model_whose_files_are_missing_is_unavailable_without_revealing_
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     let message = r.body["error"]["message"].as_str().unwrap();
     assert!(!message.contains(&missing.path().display().to_string()), "{message}");
+}
+
+#[tokio::test]
+async fn deployment_figures_are_for_administrators_and_the_scraper_token_only() {
+    let upstream = MockServer::start(openai::instant_upstream(4)).await.unwrap();
+    let models = registry(json!({"models": {"m": openai_model(&upstream, json!({}))}}));
+    let t = test_app_with(|c| {
+        c.models = models;
+        c.server.metrics_token = Some(amp_core::Secret::new("scraper-token-0123456789"));
+    })
+    .await;
+    let app = amp_server::router(t.state.clone());
+    let _admin = person(&app, ADMIN).await;
+    let someone = person(&app, "someone@example.test").await;
+    for path in ["/agents/router/status", "/agents/router/metrics", "/models/m/status", "/metrics"] {
+        let (status, body) = call_as(&app, Method::GET, path, &someone, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert!(!body.to_string().contains(&upstream.url()), "{path} leaks the deployment's host");
+    }
+    let scrape = |token: &str| {
+        axum::http::Request::get("/metrics")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let ok = tower::ServiceExt::oneshot(app.clone(), scrape("scraper-token-0123456789")).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let wrong = tower::ServiceExt::oneshot(app.clone(), scrape("scraper-token-0123456780")).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }

@@ -146,9 +146,10 @@ pub fn fit_history(history: Vec<ChatMessage>, fixed: &[ChatMessage], budget: u64
 ///     score: 0.5,
 /// };
 /// let question = [ChatMessage::user("What now?")];
-/// let (kept, system) = fit_sources("Be brief.", vec![source(1), source(2), source(3)], &question, 500);
+/// let (kept, system) = fit_sources("Be brief.", vec![source(1), source(2), source(3)], &question, 700);
 /// assert_eq!(kept.len(), 2);
-/// assert!(system.unwrap().content.contains("[2] notes.txt"));
+/// let system = system.unwrap().content;
+/// assert!(system.contains("<source id=\"2\" title=\"notes.txt\">") && !system.contains("<source id=\"3\""));
 /// ```
 pub fn fit_sources(
     instructions: &str,

@@ -208,6 +208,13 @@ pub struct ServerConfig {
     /// not itself a trusted proxy), for login throttling and the audit log. Default none:
     /// the header is ignored, since anyone can send it.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Whether every signed-in person may read deployment hosts and per-deployment figures
+    /// (`/models/{id}/status`, `/agents/router/status`, `/agents/router/metrics`). Default
+    /// false: administrators only.
+    pub public_router_status: bool,
+    /// The bearer token a metrics scraper sends to read `/metrics`; write it as
+    /// `${AMP_METRICS_TOKEN}`. Default none: only administrators read `/metrics`.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -217,6 +224,8 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             max_body_bytes: 2 * 1024 * 1024,
             trusted_proxies: Vec::new(),
+            public_router_status: false,
+            metrics_token: None,
         }
     }
 }

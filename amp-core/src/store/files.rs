@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 
 use crate::document::{Chunk, FileMeta, SearchFilter};
 use crate::error::Result;
-use crate::ids::{ChunkId, FileId, UserId};
+use crate::ids::{ChunkId, FileId, UserId, WorkspaceId};
 
 /// File metadata and chunks.
 ///
@@ -25,6 +25,11 @@ pub trait FileStore: Send + Sync {
     /// and nothing else, so a share or rename made at the same time is kept; `NotFound` for
     /// a missing file.
     async fn update_processing(&self, file: &FileMeta) -> Result<()>;
+
+    /// Moves a personal file into `workspace` and nothing else, so processing that finishes
+    /// meanwhile keeps its state; returns `false` if it is missing or already in a
+    /// workspace.
+    async fn share_file(&self, id: FileId, workspace: WorkspaceId, at: DateTime<Utc>) -> Result<bool>;
 
     /// Files the filter allows, newest first.
     async fn list_files(&self, filter: &SearchFilter) -> Result<Vec<FileMeta>>;

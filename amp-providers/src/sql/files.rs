@@ -86,6 +86,24 @@ macro_rules! impl_file_store {
                 Ok(())
             }
 
+            async fn share_file(
+                &self,
+                id: amp_core::FileId,
+                workspace: amp_core::WorkspaceId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> amp_core::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE files SET workspace_id = $2, updated_at = $3 WHERE id = $1 AND workspace_id IS NULL",
+                )
+                .bind(id.as_uuid())
+                .bind(workspace.as_uuid())
+                .bind(rows::ms(at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| error::db_error(e, "file", &format!("workspace {workspace}")))?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn list_files(&self, filter: &amp_core::SearchFilter) -> amp_core::Result<Vec<amp_core::FileMeta>> {
                 if filter.owners.is_empty() && filter.workspaces.is_empty() {
                     return Ok(Vec::new());

@@ -22,10 +22,20 @@ pub(crate) async fn available(State(state): State<AppState>, _: Caller) -> Json<
 /// `GET /models/{id}/status`: one model with its deployments' breakers and counters.
 pub(crate) async fn status(
     State(state): State<AppState>,
-    _: Caller,
+    Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ModelStatus>, ApiError> {
+    may_read_router(&state, &caller).await?;
     Ok(Json(state.router().model_status(&ModelId::new(id))?))
+}
+
+/// Deployment hosts and per-deployment figures are for administrators, unless
+/// `server.public_router_status` opens them to every signed-in person.
+async fn may_read_router(state: &AppState, caller: &amp_agents::Principal) -> Result<(), ApiError> {
+    if !state.config().server.public_router_status {
+        state.session().admin(caller).await?;
+    }
+    Ok(())
 }
 
 /// The body of `POST /models/select`.
@@ -69,13 +79,21 @@ pub(crate) async fn remove(
 }
 
 /// `GET /agents/router/status`: every model, deployment and breaker.
-pub(crate) async fn router_status(State(state): State<AppState>, _: Caller) -> Json<RouterStatus> {
-    Json(state.router().status())
+pub(crate) async fn router_status(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<RouterStatus>, ApiError> {
+    may_read_router(&state, &caller).await?;
+    Ok(Json(state.router().status()))
 }
 
 /// `GET /agents/router/metrics`: counters and latency histograms as JSON.
-pub(crate) async fn router_metrics(State(state): State<AppState>, _: Caller) -> Json<RouterMetrics> {
-    Json(state.router().metrics())
+pub(crate) async fn router_metrics(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Json<RouterMetrics>, ApiError> {
+    may_read_router(&state, &caller).await?;
+    Ok(Json(state.router().metrics()))
 }
 
 /// The body of `POST /agents/router/balance`.
@@ -101,7 +119,10 @@ pub(crate) async fn balance(
 }
 
 /// `GET /metrics`: Prometheus exposition.
-pub(crate) async fn prometheus(State(state): State<AppState>) -> Response {
+pub(crate) async fn prometheus(State(state): State<AppState>, parts: axum::http::request::Parts) -> Response {
+    if let Err(err) = may_scrape(&state, parts).await {
+        return err.into_response();
+    }
     match state.render_metrics() {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => {
@@ -109,4 +130,25 @@ pub(crate) async fn prometheus(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// `/metrics` is read by the scraper with `server.metrics_token`, or by an administrator.
+async fn may_scrape(state: &AppState, mut parts: axum::http::request::Parts) -> Result<(), ApiError> {
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    if let (Some(token), Some(bearer)) = (&state.config().server.metrics_token, &bearer) {
+        // Every byte is compared, so the time taken does not tell how much of a guess was right.
+        let (want, got) = (token.expose().as_bytes(), bearer.as_bytes());
+        if want.len() == got.len() && want.iter().zip(got).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0 {
+            return Ok(());
+        }
+    }
+    use axum::extract::FromRequestParts;
+    let Caller(caller) = Caller::from_request_parts(&mut parts, state).await?;
+    state.session().admin(&caller).await?;
+    Ok(())
 }

@@ -181,6 +181,30 @@ async fn unfinished_and_duplicates(stores: &Stores, me: UserId, other: UserId) {
     let err = s.update_processing(&file(me, None, "ghost")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "[files] update_processing of a missing file is NotFound");
 
+    // Sharing while processing finishes: both the share and the final state stay.
+    let processing = file(me, None, "processing.txt");
+    s.create_file(processing.clone()).await.unwrap();
+    let ws = shared.workspace.expect("the kit's shared file is in a workspace");
+    let done = FileMeta { status: FileStatus::Ready, updated_at: now_ms(), ..processing.clone() };
+    let (shared_now, _) =
+        futures::join!(s.share_file(processing.id, ws, now_ms()), s.update_processing(&done));
+    assert!(shared_now.unwrap(), "[files] share_file moves a personal file");
+    let after = s.get_file(processing.id).await.unwrap().unwrap();
+    assert_eq!(
+        (after.workspace, &after.status),
+        (Some(ws), &FileStatus::Ready),
+        "[files] a share and a finishing job at once both stay"
+    );
+    assert!(
+        !s.share_file(processing.id, ws, now_ms()).await.unwrap(),
+        "[files] a shared file is not shared again"
+    );
+    assert!(
+        !s.share_file(FileId::new(), ws, now_ms()).await.unwrap(),
+        "[files] a missing file is not shared"
+    );
+    s.delete_file(processing.id).await.unwrap();
+
     s.insert_chunks(vec![chunk(second.id, 0, "a"), chunk(second.id, 1, "b")]).await.unwrap();
     s.delete_chunks(second.id).await.unwrap();
     assert!(s.list_chunks(second.id).await.unwrap().is_empty(), "[files] delete_chunks removes every chunk");
