@@ -22,5 +22,7 @@ pub use error::{
 };
 pub use retry_after::{retry_after, retry_after_at};
 pub use scrub::KeyScrubber;
+#[cfg(feature = "fuzzing")]
+pub use sse::decode_chunks;
 pub use sse::{Decoded, SseDecoder, decode_sse, wait_for_first_token};
 pub use timeouts::{StreamClock, StreamTimeouts, TimeoutStage};

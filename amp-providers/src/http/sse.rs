@@ -180,3 +180,28 @@ pub async fn wait_for_first_token(mut events: ChatStream) -> Result<ChatStream> 
     }
     Ok(stream::iter(seen).chain(events).boxed())
 }
+
+/// Feeds `chunks` (a body as it may arrive, split anywhere) through the SSE parser and
+/// `decoder` exactly as a live stream is, without a network; returns how many events came
+/// out. For fuzzing: it must never panic, hang or allocate without bound.
+#[cfg(feature = "fuzzing")]
+pub fn decode_chunks<D: SseDecoder>(mut decoder: D, chunks: Vec<bytes::Bytes>) -> usize {
+    let body = stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+    let mut events = body.eventsource();
+    futures::executor::block_on(async move {
+        let mut produced = 0;
+        while let Some(event) = events.next().await {
+            let Ok(event) = event else { return produced };
+            match decoder.on_event(&event) {
+                Ok(decoded) => {
+                    produced += decoded.events.len();
+                    if decoded.complete {
+                        return produced;
+                    }
+                }
+                Err(_) => return produced,
+            }
+        }
+        produced + decoder.on_end().map(|e| e.len()).unwrap_or(0)
+    })
+}

@@ -135,3 +135,15 @@ impl ChatModel for AnthropicChat {
         .await
     }
 }
+
+/// A streamed answer's body, split into `chunks` anywhere, through this provider's decoder
+/// (see [`crate::http::decode_chunks`]). For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_stream(chunks: Vec<bytes::Bytes>) -> usize {
+    let decoder = stream::AnthropicStreamDecoder::new(
+        std::sync::Arc::from("fuzz"),
+        "fuzz-model".to_owned(),
+        crate::http::KeyScrubber::new(None),
+    );
+    crate::http::decode_chunks(decoder, chunks)
+}
