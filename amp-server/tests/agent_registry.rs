@@ -7,22 +7,6 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{call_as, person, test_app_with, upload};
 
-/// A workspace owned by `owner` with the given members (`(email, role)`); returns its id.
-async fn workspace(
-    state: &amp_server::AppState,
-    app: &axum::Router,
-    owner: &str,
-    members: &[(&str, &str)],
-) -> String {
-    let (s, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
-    assert_eq!(s, StatusCode::CREATED, "{ws}");
-    let id = ws["id"].as_str().unwrap().to_owned();
-    for (email, role) in members {
-        support::join(state, app, owner, &id, email, role).await;
-    }
-    id
-}
-
 async fn create(app: &axum::Router, token: &str, spec: Value) -> String {
     let (s, agent) = call_as(app, Method::POST, "/agents/registry", token, Some(spec)).await;
     assert_eq!(s, StatusCode::CREATED, "{agent}");
@@ -64,7 +48,7 @@ async fn agents_round_trip_every_field_and_list_by_name() {
     .await;
     let app = amp_server::router(t.state.clone());
     let owner = tokens[0].clone();
-    let ws = workspace(&t.state, &app, &owner, &[]).await;
+    let ws = support::workspace(&t.state, &app, &owner, &[]).await;
     let (status, file) = upload(&app, &owner, "report.txt", "text/plain", "Q3 revenue rose.", None).await;
     assert_eq!(status, StatusCode::CREATED, "{file}");
     let file = file["id"].as_str().unwrap().to_owned();
@@ -186,7 +170,7 @@ async fn workspace_agents_are_listed_for_members_and_viewers_cannot_change_them(
     let editor = person(&app, "editor@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let ws = workspace(
+    let ws = support::workspace(
         &t.state,
         &app,
         &owner,
@@ -222,7 +206,7 @@ async fn sharing_needs_the_editor_role_and_readable_workspaces_need_membership()
     let owner = person(&app, "owner@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let ws = workspace(&t.state, &app, &owner, &[("viewer@example.test", "viewer")]).await;
+    let ws = support::workspace(&t.state, &app, &owner, &[("viewer@example.test", "viewer")]).await;
     let shared = json!({"name": "Shared", "visibility": {"scope": "workspace", "workspace": ws}});
 
     let create_as = |token: String, spec: Value| {
@@ -258,7 +242,7 @@ async fn the_workspace_owner_can_delete_a_members_workspace_agent() {
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let editor = person(&app, "editor@example.test").await;
-    let ws = workspace(&t.state, &app, &owner, &[("editor@example.test", "editor")]).await;
+    let ws = support::workspace(&t.state, &app, &owner, &[("editor@example.test", "editor")]).await;
     let shared = json!({"name": "Team helper", "visibility": {"scope": "workspace", "workspace": ws}});
     let id = create(&app, &editor, shared).await;
     let path = format!("/agents/registry/{id}");

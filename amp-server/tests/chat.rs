@@ -46,21 +46,6 @@ async fn chat_app() -> Chat {
     Chat { app: amp_server::router(t.state.clone()), upstream, t }
 }
 
-async fn workspace(
-    state: &amp_server::AppState,
-    app: &axum::Router,
-    owner: &str,
-    members: &[(&str, &str)],
-) -> String {
-    let (status, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
-    assert_eq!(status, StatusCode::CREATED, "{ws}");
-    let id = ws["id"].as_str().unwrap().to_owned();
-    for (email, role) in members {
-        support::join(state, app, owner, &id, email, role).await;
-    }
-    id
-}
-
 async fn text_file(app: &axum::Router, token: &str, name: &str, text: &str, ws: Option<&str>) -> String {
     let (status, file) = upload(app, token, name, "text/plain", text.to_owned(), ws).await;
     assert_eq!(status, StatusCode::CREATED, "{file}");
@@ -99,8 +84,8 @@ async fn a_workspace_chat_retrieves_from_exactly_the_workspace_files() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
     let bob = person(&c.app, "bob@example.test").await;
-    let team = workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "editor")]).await;
-    let solo = workspace(&c.t.state, &c.app, &alice, &[]).await;
+    let team = support::workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "editor")]).await;
+    let solo = support::workspace(&c.t.state, &c.app, &alice, &[]).await;
 
     let alice_own = text_file(&c.app, &alice, "alice.txt", "Refunds for hardware take ten days.", None).await;
     let bob_own = text_file(&c.app, &bob, "bob.txt", "Refunds for travel are never granted.", None).await;
@@ -145,7 +130,7 @@ async fn a_workspace_chat_retrieves_from_exactly_the_workspace_files() {
 
     // A member of another workspace only: Carol's chat there never reads the team's files.
     let carol = person(&c.app, "carol@example.test").await;
-    let hers = workspace(&c.t.state, &c.app, &carol, &[]).await;
+    let hers = support::workspace(&c.t.state, &c.app, &carol, &[]).await;
     let carols = text_file(&c.app, &carol, "carol.txt", "Refunds for Carol are weekly.", Some(&hers)).await;
     let ask = json!({"message": "How long do refunds take?", "workspace": hers});
     let (_, answer) = call_as(&c.app, Method::POST, "/chat/send", &carol, Some(ask)).await;
@@ -235,7 +220,7 @@ async fn streamed_turns_send_sources_first_and_store_the_cited_answer() {
 async fn an_agent_reads_only_its_sources_and_its_instructions_and_sampling_apply() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
-    let team = workspace(&c.t.state, &c.app, &alice, &[]).await;
+    let team = support::workspace(&c.t.state, &c.app, &alice, &[]).await;
     let cabin = text_file(&c.app, &alice, "cabin.txt", "The cabin key is under the blue pot.", None).await;
     let boat = text_file(&c.app, &alice, "boat.txt", "The boat key hangs by the door.", None).await;
     let shared =
@@ -278,7 +263,7 @@ async fn a_shared_agent_never_shows_a_member_a_file_they_cannot_read() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
     let bob = person(&c.app, "bob@example.test").await;
-    let team = workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "editor")]).await;
+    let team = support::workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "editor")]).await;
     let private = text_file(&c.app, &alice, "diary.txt", "The key is in my secret diary.", None).await;
     let shared = text_file(&c.app, &alice, "keys.txt", "The key is at the front desk.", Some(&team)).await;
     let spec = json!({"name": "Keys", "files": [private, shared], "visibility": {"scope": "workspace", "workspace": team}});
@@ -302,7 +287,7 @@ async fn turns_are_authorized_and_failures_store_nothing() {
     let alice = person(&c.app, "alice@example.test").await;
     let viewer = person(&c.app, "viewer@example.test").await;
     let outsider = person(&c.app, "outsider@example.test").await;
-    let team = workspace(&c.t.state, &c.app, &alice, &[("viewer@example.test", "viewer")]).await;
+    let team = support::workspace(&c.t.state, &c.app, &alice, &[("viewer@example.test", "viewer")]).await;
     let file = text_file(&c.app, &alice, "a.txt", "Refunds take five business days.", None).await;
     let (_, answer) = call_as(
         &c.app,
@@ -564,8 +549,8 @@ async fn a_workspace_answer_never_cites_another_workspaces_files() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
     let carol = person(&c.app, "carol@example.test").await;
-    let team = workspace(&c.t.state, &c.app, &alice, &[]).await;
-    let other = workspace(&c.t.state, &c.app, &carol, &[("alice@example.test", "viewer")]).await;
+    let team = support::workspace(&c.t.state, &c.app, &alice, &[]).await;
+    let other = support::workspace(&c.t.state, &c.app, &carol, &[("alice@example.test", "viewer")]).await;
     let theirs = text_file(&c.app, &carol, "plans.txt", "The other team ships in May.", Some(&other)).await;
 
     // Attached in the team's conversation: refused, since every team member reads the answer.
@@ -623,7 +608,7 @@ async fn sharing_a_conversation_that_cites_a_private_file_is_refused() {
     let c = chat_app().await;
     let alice = person(&c.app, "alice@example.test").await;
     person(&c.app, "bob@example.test").await;
-    let team = workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "viewer")]).await;
+    let team = support::workspace(&c.t.state, &c.app, &alice, &[("bob@example.test", "viewer")]).await;
     let private = text_file(&c.app, &alice, "salary.md", "My salary is 200k.", None).await;
     let (_, answer) =
         call_as(&c.app, Method::POST, "/chat/send", &alice, Some(json!({"message": "My salary?"}))).await;

@@ -15,21 +15,6 @@ async fn create(app: &axum::Router, token: &str, body: Value) -> String {
     c["id"].as_str().unwrap().to_owned()
 }
 
-/// A workspace owned by `owner` with `members` (email, role) invited.
-async fn workspace(
-    state: &amp_server::AppState,
-    app: &axum::Router,
-    owner: &str,
-    members: &[(&str, &str)],
-) -> String {
-    let (_, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Research"}))).await;
-    let id = ws["id"].as_str().unwrap().to_owned();
-    for (email, role) in members {
-        support::join(state, app, owner, &id, email, role).await;
-    }
-    id
-}
-
 /// A stored message; built from JSON so the test needs no date crate.
 fn message(conversation: &str, role: &str, content: &str, extra: Value) -> Message {
     let mut m = json!({
@@ -154,7 +139,7 @@ async fn other_people_and_non_members_get_404_and_learn_nothing() {
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let stranger = person(&app, "stranger@example.test").await;
-    let ws = workspace(&t.state, &app, &owner, &[]).await;
+    let ws = support::workspace(&t.state, &app, &owner, &[]).await;
     let personal = create(&app, &owner, json!({"title": "Secret diary"})).await;
     let shared = create(&app, &owner, json!({"title": "Secret plans", "workspace": ws})).await;
 
@@ -199,7 +184,7 @@ async fn workspace_roles_decide_who_reads_creates_and_deletes() {
     let owner = person(&app, "owner@example.test").await;
     let editor = person(&app, "editor@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
-    let ws = workspace(
+    let ws = support::workspace(
         &t.state,
         &app,
         &owner,
@@ -300,7 +285,7 @@ async fn a_shared_conversation_is_read_and_listed_by_workspace_members() {
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
-    let ws = workspace(&t.state, &app, &owner, &[("viewer@example.test", "viewer")]).await;
+    let ws = support::workspace(&t.state, &app, &owner, &[("viewer@example.test", "viewer")]).await;
     let id = create(&app, &owner, json!({"title": "Notes"})).await;
     assert_eq!(
         call_as(&app, Method::GET, &format!("/conversations/{id}"), &viewer, None).await.0,
@@ -325,7 +310,7 @@ async fn only_the_owner_may_share_and_others_get_not_found() {
     let owner = person(&app, "owner@example.test").await;
     let editor = person(&app, "editor@example.test").await;
     let stranger = person(&app, "stranger@example.test").await;
-    let ws = workspace(&t.state, &app, &owner, &[("editor@example.test", "editor")]).await;
+    let ws = support::workspace(&t.state, &app, &owner, &[("editor@example.test", "editor")]).await;
     let personal = create(&app, &owner, json!({})).await;
     assert_eq!(share(&app, &stranger, &personal, &ws).await.0, StatusCode::NOT_FOUND);
     assert_eq!(share(&app, &editor, &personal, &ws).await.0, StatusCode::NOT_FOUND);
@@ -342,9 +327,9 @@ async fn sharing_needs_the_editor_role_in_the_target_workspace() {
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
     let me = person(&app, "me@example.test").await;
-    let viewing = workspace(&t.state, &app, &owner, &[("me@example.test", "viewer")]).await;
-    let foreign = workspace(&t.state, &app, &owner, &[]).await;
-    let editing = workspace(&t.state, &app, &owner, &[("me@example.test", "editor")]).await;
+    let viewing = support::workspace(&t.state, &app, &owner, &[("me@example.test", "viewer")]).await;
+    let foreign = support::workspace(&t.state, &app, &owner, &[]).await;
+    let editing = support::workspace(&t.state, &app, &owner, &[("me@example.test", "editor")]).await;
     let id = create(&app, &me, json!({})).await;
 
     assert_eq!(share(&app, &me, &id, &foreign).await.0, StatusCode::NOT_FOUND);
@@ -359,8 +344,8 @@ async fn a_conversation_already_in_a_workspace_cannot_be_shared_again() {
     let t = test_app().await;
     let app = amp_server::router(t.state.clone());
     let owner = person(&app, "owner@example.test").await;
-    let first = workspace(&t.state, &app, &owner, &[]).await;
-    let second = workspace(&t.state, &app, &owner, &[]).await;
+    let first = support::workspace(&t.state, &app, &owner, &[]).await;
+    let second = support::workspace(&t.state, &app, &owner, &[]).await;
     let id = create(&app, &owner, json!({"workspace": first})).await;
     let (s, e) = share(&app, &owner, &id, &second).await;
     assert_eq!((s, e["error"]["code"].clone()), (StatusCode::CONFLICT, json!("conflict")));
@@ -384,7 +369,7 @@ async fn sharing_tells_the_callers_other_devices() {
     let topic = amp_agents::session::sync::topic(user);
     let mut events = t.state.events().subscribe(&topic, None).await.unwrap();
 
-    let ws = workspace(&t.state, &app, &me, &[]).await;
+    let ws = support::workspace(&t.state, &app, &me, &[]).await;
     let id = create(&app, &me, json!({})).await;
     assert_eq!(share(&app, &me, &id, &ws).await.0, StatusCode::OK);
 

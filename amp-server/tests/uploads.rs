@@ -4,22 +4,8 @@
 mod support;
 
 use axum::http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{call_as, person, test_app, test_app_with, upload};
-
-async fn workspace_with(
-    state: &amp_server::AppState,
-    app: &axum::Router,
-    owner: &str,
-    members: &[(&str, &str)],
-) -> String {
-    let (_, ws) = call_as(app, Method::POST, "/workspaces", owner, Some(json!({"name": "Team"}))).await;
-    let id = ws["id"].as_str().unwrap().to_owned();
-    for (email, role) in members {
-        support::join(state, app, owner, &id, email, role).await;
-    }
-    id
-}
 
 fn names(files: &Value) -> Vec<&str> {
     files.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect()
@@ -55,7 +41,7 @@ async fn bad_uploads_are_refused_with_the_right_status_and_lose_nothing() {
     let alice = person(&app, "alice@example.test").await;
     let viewer = person(&app, "viewer@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let team = workspace_with(&t.state, &app, &alice, &[("viewer@example.test", "viewer")]).await;
+    let team = support::workspace(&t.state, &app, &alice, &[("viewer@example.test", "viewer")]).await;
     let (status, _) = upload(&app, &alice, "keep.txt", "text/plain", "Keep me.", None).await;
     assert_eq!(status, StatusCode::CREATED);
 
@@ -154,7 +140,7 @@ async fn owners_and_workspace_owners_delete_files_and_others_cannot() {
     let alice = person(&app, "alice@example.test").await;
     let editor = person(&app, "editor@example.test").await;
     let outsider = person(&app, "outsider@example.test").await;
-    let team = workspace_with(&t.state, &app, &alice, &[("editor@example.test", "editor")]).await;
+    let team = support::workspace(&t.state, &app, &alice, &[("editor@example.test", "editor")]).await;
     let (_, mine) = upload(&app, &alice, "mine.txt", "text/plain", "Alice's notes.", None).await;
     let (_, theirs) = upload(&app, &editor, "theirs.txt", "text/plain", "Editor's notes.", Some(&team)).await;
     let (_, alices_shared) =

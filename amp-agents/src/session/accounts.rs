@@ -124,16 +124,7 @@ impl SessionAgent {
             let limit = RateLimit { limit: self.config.registrations_per_address, window };
             self.throttle(&format!("register:addr:{addr}"), limit).await?;
         }
-        let status = match self.config.registration {
-            RegistrationMode::Open => AccountStatus::Active,
-            RegistrationMode::Approval => AccountStatus::Pending,
-            // Only the installation's first account may register itself.
-            RegistrationMode::Closed if self.installation_claimed().await? => {
-                return Err(Error::forbidden("registration is closed; ask an administrator for an account"));
-            }
-            // Pending only matters to the loser of two first registrations at once.
-            RegistrationMode::Closed => AccountStatus::Pending,
-        };
+        let status = self.new_account_status().await?;
         let email = valid_email(&r.email)?;
         valid_password(&r.password)?;
         let display_name = display_name(r.display_name, &email)?;
@@ -158,11 +149,26 @@ impl SessionAgent {
         Ok(user)
     }
 
-    /// Whether some account has claimed the installation (the store keeps the claim; an
-    /// installation with any account has been claimed).
-    async fn installation_claimed(&self) -> Result<bool> {
-        let any = self.stores.users.list_users(&UserQuery { limit: 1, ..UserQuery::default() }).await?;
-        Ok(!any.is_empty())
+    /// The status a self-registered account (by password or a first SSO sign-in) starts in,
+    /// as `auth.registration` says; `Forbidden` when registration is closed and the
+    /// installation already has an account (an installation with any account has been
+    /// claimed).
+    pub(crate) async fn new_account_status(&self) -> Result<AccountStatus> {
+        Ok(match self.config.registration {
+            RegistrationMode::Open => AccountStatus::Active,
+            RegistrationMode::Approval => AccountStatus::Pending,
+            RegistrationMode::Closed => {
+                let any =
+                    self.stores.users.list_users(&UserQuery { limit: 1, ..UserQuery::default() }).await?;
+                if !any.is_empty() {
+                    return Err(Error::forbidden(
+                        "registration is closed; ask an administrator for an account",
+                    ));
+                }
+                // Pending only matters to the loser of two first registrations at once.
+                AccountStatus::Pending
+            }
+        })
     }
 
     /// Signs in with email and password on a device. Throttled per client address (every
@@ -523,9 +529,7 @@ impl SessionAgent {
             client_addr: client_addr.clone(),
             detail: json!({}),
         };
-        if let Err(err) = self.stores.audit.append(event).await {
-            tracing::error!(error = %err, ?action, "writing the audit log failed");
-        }
+        self.record(event).await;
     }
 
     /// Records a successful action with detail (see [`SessionAgent::audit`]).
@@ -546,6 +550,13 @@ impl SessionAgent {
             client_addr: client_addr.map(str::to_owned),
             detail,
         };
+        self.record(event).await;
+    }
+
+    /// Appends to the audit log; a failure is logged loudly, not returned, since the change
+    /// it records has already happened.
+    pub(crate) async fn record(&self, event: NewAuditEvent) {
+        let action = event.action;
         if let Err(err) = self.stores.audit.append(event).await {
             tracing::error!(error = %err, ?action, "writing the audit log failed");
         }

@@ -109,10 +109,7 @@ impl SessionAgent {
     /// (through any chain of sessions opened from sessions). A session minted by a key is
     /// never more than that key.
     pub(crate) async fn delegated_scopes(&self, principal: &Principal) -> Result<Option<Vec<ApiKeyScope>>> {
-        let mut current = match principal.method {
-            AuthMethod::ApiKey(id) => CredentialId::ApiKey(id),
-            AuthMethod::Session(id) => CredentialId::Session(id),
-        };
+        let mut current = credential_of(principal);
         // Chains are short (each link is a sign-in or a created session); bound the walk.
         for _ in 0..32 {
             match current {

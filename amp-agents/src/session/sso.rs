@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use amp_core::audit::AuditAction;
-use amp_core::config::RegistrationMode;
-use amp_core::store::{NewUser, UserQuery};
+use amp_core::store::NewUser;
 use amp_core::{AccountStatus, Error, ErrorKind, RateLimit, Result, User};
 use serde_json::json;
 
@@ -109,23 +108,7 @@ impl SessionAgent {
             Some(existing) => (existing, "verified_email"),
             None => {
                 // A first SSO sign-in is a registration: the same rules apply.
-                let status = match self.config.registration {
-                    RegistrationMode::Open => AccountStatus::Active,
-                    RegistrationMode::Approval => AccountStatus::Pending,
-                    RegistrationMode::Closed => {
-                        let any = self
-                            .stores
-                            .users
-                            .list_users(&UserQuery { limit: 1, ..UserQuery::default() })
-                            .await?;
-                        if !any.is_empty() {
-                            return Err(Error::forbidden(
-                                "registration is closed; ask an administrator to create your account",
-                            ));
-                        }
-                        AccountStatus::Pending
-                    }
-                };
+                let status = self.new_account_status().await?;
                 let email = super::accounts::valid_email(email)?;
                 let display_name = token
                     .name

@@ -173,7 +173,8 @@ impl SessionAgent {
     ) -> Result<MemberChange> {
         self.require_role(principal, id, WorkspaceRole::Owner).await?;
         let email = super::accounts::valid_email(email)?.to_lowercase();
-        let member = match self.stores.users.find_user_by_email(&email).await? {
+        let account = self.stores.users.find_user_by_email(&email).await?;
+        let member = match &account {
             Some(user) => self.stores.workspaces.member_role(id, user.id).await?.map(|_| user),
             None => None,
         };
@@ -217,7 +218,7 @@ impl SessionAgent {
         )
         .await;
         // Tell the invitee's devices, if the address is theirs for certain.
-        if let Some(user) = self.stores.users.find_user_by_email(&email).await?
+        if let Some(user) = account
             && user.email_verified
             && let Err(err) =
                 self.publish_to(user.id, None, "invitation", json!({"workspace": id, "role": role})).await

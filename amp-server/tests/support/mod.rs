@@ -314,6 +314,19 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("a bound listener has an address").port()
 }
 
+/// A workspace ("Team") owned by `owner` with `members` (`(email, role)`), each of whom
+/// joined by invitation and acceptance ([`join`]); returns its id.
+pub async fn workspace(state: &AppState, app: &Router, owner: &str, members: &[(&str, &str)]) -> String {
+    let (status, ws) =
+        call_as(app, Method::POST, "/workspaces", owner, Some(serde_json::json!({"name": "Team"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{ws}");
+    let id = ws["id"].as_str().expect("a workspace id").to_owned();
+    for (email, role) in members {
+        join(state, app, owner, &id, email, role).await;
+    }
+    id
+}
+
 /// Makes the person with `email` (password "correct horse battery") a member of `ws` with
 /// `role` the way people become one: `owner` invites them, they accept. Their address is
 /// marked verified first, as if they had opened the link mailed to them.
