@@ -28,7 +28,8 @@ pub trait FileStore: Send + Sync {
 
     /// Moves a personal file into `workspace` and nothing else, so processing that finishes
     /// meanwhile keeps its state; returns `false` if it is missing or already in a
-    /// workspace.
+    /// workspace, or the workspace does not exist (a delete running at the same time either
+    /// sees the share or the share sees no workspace).
     async fn share_file(&self, id: FileId, workspace: WorkspaceId, at: DateTime<Utc>) -> Result<bool>;
 
     /// Files the filter allows, newest first.

@@ -23,7 +23,9 @@ pub trait WorkspaceStore: Send + Sync {
     /// Replaces name and context; `NotFound` for a missing one.
     async fn update_workspace(&self, workspace: &Workspace) -> Result<()>;
 
-    /// Deletes a workspace and its memberships; returns whether it existed.
+    /// Deletes a workspace with its memberships and invitations, in one transaction that
+    /// also hands files and conversations still in it back to their owners (personal
+    /// again); returns whether it existed.
     async fn delete_workspace(&self, id: WorkspaceId) -> Result<bool>;
 
     /// Adds a member or changes their role; `Conflict` if that demotes the last owner.

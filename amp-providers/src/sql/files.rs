@@ -92,15 +92,27 @@ macro_rules! impl_file_store {
                 workspace: amp_core::WorkspaceId,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> amp_core::Result<bool> {
+                // The workspace row is locked for the share, so a delete running at the same
+                // time either sees the shared file or the share sees no workspace.
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                let live = sqlx::query("UPDATE workspaces SET name = name WHERE id = $1")
+                    .bind(workspace.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error::internal)?;
+                if live.rows_affected() == 0 {
+                    return Ok(false);
+                }
                 let done = sqlx::query(
                     "UPDATE files SET workspace_id = $2, updated_at = $3 WHERE id = $1 AND workspace_id IS NULL",
                 )
                 .bind(id.as_uuid())
                 .bind(workspace.as_uuid())
                 .bind(rows::ms(at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| error::db_error(e, "file", &format!("workspace {workspace}")))?;
+                tx.commit().await.map_err(error::internal)?;
                 Ok(done.rows_affected() == 1)
             }
 

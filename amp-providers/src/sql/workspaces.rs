@@ -116,13 +116,25 @@ macro_rules! impl_workspace_store {
             }
 
             async fn delete_workspace(&self, id: amp_core::WorkspaceId) -> amp_core::Result<bool> {
-                // Memberships go with it (ON DELETE CASCADE).
-                let done = sqlx::query("DELETE FROM workspaces WHERE id = $1")
-                    .bind(id.as_uuid())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(error::internal)?;
-                Ok(done.rows_affected() == 1)
+                // One transaction, the workspace locked first (shares lock it too): a file
+                // shared or a conversation started while the delete ran goes back to its
+                // owner instead of pointing at a workspace that is gone. Memberships and
+                // invitations go with it (ON DELETE CASCADE).
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                match Self::lock_workspace(&mut tx, id).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == amp_core::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+                for sql in [
+                    "UPDATE files SET workspace_id = NULL WHERE workspace_id = $1",
+                    "UPDATE conversations SET workspace_id = NULL WHERE workspace_id = $1",
+                    "DELETE FROM workspaces WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(id.as_uuid()).execute(&mut *tx).await.map_err(error::internal)?;
+                }
+                tx.commit().await.map_err(error::internal)?;
+                Ok(true)
             }
 
             async fn upsert_member(&self, m: amp_core::Membership) -> amp_core::Result<()> {

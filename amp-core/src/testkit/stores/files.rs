@@ -164,7 +164,15 @@ async fn unfinished_and_duplicates(stores: &Stores, me: UserId, other: UserId) {
 
     // A share made while the file is processed survives the worker's next stage.
     let mut shared = second.clone();
-    shared.workspace = Some(WorkspaceId::new());
+    let workspace = crate::people::Workspace {
+        id: WorkspaceId::new(),
+        name: "kit".into(),
+        context: None,
+        created_by: me,
+        created_at: now_ms(),
+    };
+    stores.workspaces.create_workspace(workspace.clone()).await.unwrap();
+    shared.workspace = Some(workspace.id);
     shared.name = "renamed.txt".into();
     s.update_file(&shared).await.unwrap();
     let mut stage = second.clone();
@@ -202,6 +210,20 @@ async fn unfinished_and_duplicates(stores: &Stores, me: UserId, other: UserId) {
     assert!(
         !s.share_file(FileId::new(), ws, now_ms()).await.unwrap(),
         "[files] a missing file is not shared"
+    );
+    // Deleting the workspace hands back what was still shared into it, in the same
+    // transaction, and nothing more can be shared into it.
+    assert!(stores.workspaces.delete_workspace(ws).await.unwrap());
+    for id in [processing.id, second.id] {
+        assert_eq!(
+            s.get_file(id).await.unwrap().unwrap().workspace,
+            None,
+            "[files] a deleted workspace's files go back to their owners"
+        );
+    }
+    assert!(
+        !s.share_file(processing.id, ws, now_ms()).await.unwrap(),
+        "[files] nothing is shared into a deleted workspace"
     );
     s.delete_file(processing.id).await.unwrap();
 
