@@ -22,7 +22,7 @@ export RUSTC_BOOTSTRAP=1
 
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(sse_openai sse_anthropic request_bodies config)
+    targets=(sse_openai sse_anthropic request_bodies config pdf docx)
 fi
 cd fuzz
 for target in "${targets[@]}"; do

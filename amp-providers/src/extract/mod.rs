@@ -393,3 +393,21 @@ mod tests {
         assert!(!extractor.pdf_ocr_available());
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/`: the in-process readers over raw bytes,
+/// with the default limits and without the external tools (pdftotext, OCR).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::ExtractLimits;
+
+    /// Reads a PDF's text layer, as the first step of every PDF extraction does.
+    pub fn pdf_text_layer(bytes: &[u8]) -> usize {
+        let abandoned = std::sync::atomic::AtomicBool::new(false);
+        super::pdf::read_layer(bytes, &ExtractLimits::default(), &abandoned).map_or(0, |pages| pages.len())
+    }
+
+    /// Reads a DOCX.
+    pub fn docx(bytes: &[u8]) -> bool {
+        super::docx::extract(bytes::Bytes::copy_from_slice(bytes), &ExtractLimits::default()).is_ok()
+    }
+}

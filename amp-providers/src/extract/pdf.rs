@@ -26,7 +26,7 @@ use super::{ExtractLimits, Tools, blocking, text_over_limit};
 
 /// What lopdf made of one page.
 #[derive(Debug)]
-struct PageLayer {
+pub(super) struct PageLayer {
     /// Its text, tidied.
     text: String,
     /// Whether poppler should read it again (poor decoding, forms, undecodable fonts).
@@ -39,7 +39,7 @@ struct PageLayer {
 }
 
 /// Why lopdf gave no pages.
-enum LayerFailure {
+pub(super) enum LayerFailure {
     /// The file is refused; poppler would not do better.
     Refused(Error),
     /// lopdf could not parse it; poppler may.
@@ -318,7 +318,7 @@ fn charge_object_streams(id: ObjectId, object: &mut Object) -> Option<(ObjectId,
 }
 
 /// Loads the document and reads every page's text layer (on a blocking thread).
-fn read_layer(
+pub(super) fn read_layer(
     bytes: &[u8],
     limits: &ExtractLimits,
     abandoned: &AtomicBool,
