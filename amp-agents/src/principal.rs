@@ -21,6 +21,9 @@ pub struct Principal {
     pub user: UserId,
     /// How they signed in.
     pub method: AuthMethod,
+    /// The daily token budget of the API key they call with, when its owner set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_token_budget: Option<u64>,
 }
 
 impl Principal {

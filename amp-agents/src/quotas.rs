@@ -105,13 +105,8 @@ impl Quotas {
                     return Err(refused("chat_requests_per_minute", decision.retry_after.unwrap_or(MINUTE)));
                 }
             }
-            self.within(
-                "tokens_per_day",
-                &format!("quota:tokens:{subject}"),
-                self.config.tokens_per_day,
-                DAY,
-            )
-            .await?;
+            let limit = self.token_limit(principal, &subject);
+            self.within("tokens_per_day", &format!("quota:tokens:{subject}"), limit, DAY).await?;
         }
         Ok(())
     }
@@ -183,18 +178,33 @@ impl Quotas {
         ];
         let mut out = Vec::new();
         for (quota, counter, limit, window) in limits {
-            let mut used = 0;
-            let mut resets_in = Duration::ZERO;
+            // The counter nearest its own limit is the one the caller meets first.
+            let mut shown = (limit, 0, Duration::ZERO);
+            let mut nearest = -1.0_f64;
             for subject in subjects(principal) {
+                let own_limit =
+                    if counter == "tokens" { self.token_limit(principal, &subject) } else { limit };
                 let tally = self.limiter.add(&format!("quota:{counter}:{subject}"), 0, window).await?;
-                if tally.count >= used {
-                    used = tally.count;
-                    resets_in = tally.resets_in;
+                let share = if own_limit == 0 { 0.0 } else { tally.count as f64 / own_limit as f64 };
+                if share > nearest {
+                    nearest = share;
+                    shown = (own_limit, tally.count, tally.resets_in);
                 }
             }
+            let (limit, used, resets_in) = shown;
             out.push(QuotaUse { quota: quota.to_owned(), limit, used, resets_in_secs: resets_in.as_secs() });
         }
         Ok(out)
+    }
+
+    /// The day's token limit for one counter subject: the quota, or for the key a budget
+    /// of its own when that is lower.
+    fn token_limit(&self, principal: &Principal, subject: &str) -> u64 {
+        let quota = self.config.tokens_per_day;
+        match principal.key_token_budget {
+            Some(budget) if subject.starts_with("key:") && (quota == 0 || budget < quota) => budget,
+            _ => quota,
+        }
     }
 
     async fn within(&self, what: &str, key: &str, limit: u64, window: Duration) -> Result<()> {

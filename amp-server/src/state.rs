@@ -11,8 +11,8 @@ use amp_core::config::BlobStoreConfig;
 use amp_core::data_source::{ConnectorKind, DataSourceSummary};
 use amp_core::store::SessionStore;
 use amp_core::{
-    AmpConfig, BlobStore, Cache, Embedder, EventBus, Extractor, JobQueue, ModelRegistryConfig, RateLimiter,
-    Scanner, Stores,
+    AmpConfig, BlobStore, Cache, Embedder, Error, EventBus, Extractor, JobQueue, ModelRegistryConfig,
+    RateLimiter, Scanner, Stores,
 };
 use amp_providers::blob::{LocalBlobStore, S3BlobStore, S3Options};
 use amp_providers::chat::ProviderFactory;
@@ -277,6 +277,15 @@ impl AppState {
                 .with_mail(mail_sender(&config)?);
         if let Some(oidc) = &config.auth.oidc {
             session = session.with_oidc(Arc::new(HttpJwksSource::new(oidc.jwks_url.clone())?));
+        }
+        if let Some(saml) = &config.auth.saml {
+            let metadata = std::fs::read_to_string(&saml.idp_metadata).map_err(|e| {
+                Error::invalid_input(format!(
+                    "config: auth.saml.idp_metadata: cannot read {}: {e}",
+                    saml.idp_metadata.display()
+                ))
+            })?;
+            session = session.with_saml(&metadata)?;
         }
         let conversations = Conversations::new(stores.clone(), cache.clone(), session.clone());
         let registry = if config.models.models.is_empty() {

@@ -11,23 +11,7 @@ use amp_providers::mock::MockServer;
 use amp_providers::mock::openai;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use support::{call_as, person, test_app_with};
-
-/// The python with the `openai` package: `AMP_TEST_PYTHON` (set by `scripts/test.sh`), else
-/// whatever the install script provides.
-fn python() -> String {
-    if let Ok(python) = std::env::var("AMP_TEST_PYTHON") {
-        return python;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new("bash").arg(root.join("scripts/python-client.sh")).output().expect("bash runs");
-    assert!(
-        out.status.success(),
-        "installing the openai client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("a path").trim().to_owned()
-}
+use support::{call_as, person, python, test_app_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_openai_python_client_works_unchanged() {

@@ -78,6 +78,57 @@ async fn a_spent_daily_token_budget_stops_further_turns() {
 }
 
 #[tokio::test]
+async fn a_key_with_a_budget_of_its_own_stops_at_it_while_its_owner_goes_on() {
+    let upstream = MockServer::start(openai::instant_upstream(4)).await.unwrap();
+    let models = loopback_registry(&upstream, 8192, 1024);
+    let t = test_app_with(|c| c.models = models).await;
+    let app = amp_server::router(t.state.clone());
+    let ada = person(&app, "ada@example.test").await;
+    let (status, body) = call_as(
+        &app,
+        Method::POST,
+        "/auth/api-keys",
+        &ada,
+        Some(json!({"name": "script", "daily_token_budget": 20, "scopes": ["keys"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["record"]["daily_token_budget"], 20);
+    let key = body["key"].as_str().unwrap().to_owned();
+    // The mock reports 12 tokens an answer: two turns spend the budget.
+    for expected in [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS] {
+        let r = send(app.clone(), Method::POST, "/v1/chat/completions", Some(&key), Some(hello())).await;
+        assert_eq!(r.status, expected, "{}", r.body);
+    }
+    let shown = quota(&app, &key, "tokens_per_day").await;
+    assert_eq!((shown["limit"].clone(), shown["used"].clone()), (json!(20), json!(24)), "{shown}");
+    // Its owner's own allowance is the default one, far from spent.
+    let r = send(app.clone(), Method::POST, "/v1/chat/completions", Some(&ada), Some(hello())).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A key the budgeted key makes cannot have more than it.
+    let (status, child) = call_as(
+        &app,
+        Method::POST,
+        "/auth/api-keys",
+        &key,
+        Some(json!({"name": "child", "daily_token_budget": 1000000})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{child}");
+    assert_eq!(child["record"]["daily_token_budget"], 20);
+    // A budget of nothing is a mistake, not a key that can never chat.
+    let (status, body) = call_as(
+        &app,
+        Method::POST,
+        "/auth/api-keys",
+        &ada,
+        Some(json!({"name": "x", "daily_token_budget": 0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
 async fn uploads_beyond_the_hourly_count_or_the_daily_bytes_are_refused() {
     let t = test_app_with(|c| {
         c.quotas.uploads_per_hour = 2;

@@ -412,7 +412,7 @@ impl SessionAgent {
         if now - live.last_seen_at >= TOUCH_EVERY {
             self.stores.sessions.touch_session(session, now).await?;
         }
-        Ok(Principal { user, method: AuthMethod::Session(session) })
+        Ok(Principal { user, method: AuthMethod::Session(session), key_token_budget: None })
     }
 
     /// The session if it is neither revoked, expired nor idle too long.

@@ -50,6 +50,29 @@ impl SessionAgent {
         name: &str,
         scopes: &[ApiKeyScope],
     ) -> Result<NewApiKey> {
+        self.create_api_key_with_budget(principal, name, scopes, None).await
+    }
+
+    /// Like [`SessionAgent::create_api_key`], with a daily model-token budget of its own
+    /// below the per-key quota every key has (`quotas.tokens_per_day`): a key for one script
+    /// or one customer that must not spend more. A key made by a key with a budget gets at
+    /// most that budget.
+    pub async fn create_api_key_with_budget(
+        &self,
+        principal: &Principal,
+        name: &str,
+        scopes: &[ApiKeyScope],
+        daily_token_budget: Option<u64>,
+    ) -> Result<NewApiKey> {
+        if daily_token_budget == Some(0) {
+            return Err(Error::invalid_input(
+                "daily_token_budget must be positive (omit it for no budget of its own)",
+            ));
+        }
+        let daily_token_budget = match (daily_token_budget, principal.key_token_budget) {
+            (Some(asked), Some(own)) => Some(asked.min(own)),
+            (asked, own) => asked.or(own),
+        };
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(Error::invalid_input("an API key needs a name of 1 to 100 characters"));
@@ -85,6 +108,7 @@ impl SessionAgent {
             revoked_at: None,
             scopes,
             minted_by: Some(credential_of(principal)),
+            daily_token_budget,
         };
         self.stores.credentials.insert_api_key(record.clone()).await?;
         self.audit(
@@ -231,9 +255,14 @@ impl SessionAgent {
         if user.is_none_or(|u| !u.is_active()) {
             return Err(Error::unauthenticated("invalid API key"));
         }
-        let principal = Principal { user: r.user, method: AuthMethod::ApiKey(r.id) };
+        let principal = Principal {
+            user: r.user,
+            method: AuthMethod::ApiKey(r.id),
+            key_token_budget: r.daily_token_budget,
+        };
         if let Some(cache) = &self.cache {
-            let value = Bytes::from(format!("{} {}", r.user, r.id));
+            let budget = r.daily_token_budget.map(|b| b.to_string()).unwrap_or_default();
+            let value = Bytes::from(format!("{} {} {budget}", r.user, r.id));
             if let Err(err) = cache.set(&cache_key(&hash), value, Some(API_KEY_CACHE_TTL)).await {
                 tracing::warn!(error = %err, "caching an API key failed");
             }
@@ -253,6 +282,12 @@ fn cache_key(hash: &str) -> String {
 
 fn decode(value: &[u8]) -> Option<Principal> {
     let text = std::str::from_utf8(value).ok()?;
-    let (user, key) = text.split_once(' ')?;
-    Some(Principal { user: user.parse().ok()?, method: AuthMethod::ApiKey(key.parse().ok()?) })
+    let mut parts = text.split(' ');
+    let (user, key, budget) = (parts.next()?, parts.next()?, parts.next()?);
+    let key_token_budget = if budget.is_empty() { None } else { Some(budget.parse().ok()?) };
+    Some(Principal {
+        user: user.parse().ok()?,
+        method: AuthMethod::ApiKey(key.parse().ok()?),
+        key_token_budget,
+    })
 }

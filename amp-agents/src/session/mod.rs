@@ -11,6 +11,10 @@
 //! checked against its published keys, and the person is matched to a local account (by
 //! linked identity, then by an email both sides verified) or given a new one.
 //!
+//! SAML 2.0: AMP is a service provider for the identity provider in `auth.saml`; its
+//! signed assertions are checked against the certificates of the provider's metadata and
+//! exchanged for AMP's own token pair, with the same account matching as OpenID Connect.
+//!
 //! Tokens: a short-lived JWT access token (15 minutes by default) names the user and the
 //! device session, and every request checks that session is still live, so signing out
 //! ends access at once. Opaque refresh tokens rotate on every use; presenting one that was
@@ -23,6 +27,7 @@ pub mod admin;
 mod api_keys;
 mod oidc;
 mod passwords;
+mod saml;
 pub mod scope;
 mod secrets;
 mod sso;
@@ -79,6 +84,8 @@ pub struct SessionAgent {
     tokens: Arc<AccessTokens>,
     /// Set when `auth.oidc` is configured and a key source was given.
     oidc: Option<Arc<OidcVerifier>>,
+    /// Set by [`SessionAgent::with_saml`].
+    saml: Option<Arc<saml::SamlProvider>>,
     /// Remembers checked API keys; see [`SessionAgent::with_cache`].
     cache: Option<Arc<dyn Cache>>,
     /// Sends verification links; see [`SessionAgent::with_mail`].
@@ -112,6 +119,7 @@ impl SessionAgent {
             config: Arc::new(config),
             tokens,
             oidc: None,
+            saml: None,
             cache: None,
             mail: None,
             hasher,

@@ -38,9 +38,22 @@ impl SessionAgent {
                 return Err(err);
             }
         };
-        let user = self.sso_account(&token).await?;
+        let link_allowed = self.config.oidc.as_ref().is_some_and(|o| o.link_verified_emails);
+        self.external_sign_in(&token, link_allowed, "sso", device).await
+    }
+
+    /// Opens a session for the person a provider vouched for (an ID token or a SAML
+    /// assertion), once their account is found or made and is active.
+    pub(crate) async fn external_sign_in(
+        &self,
+        token: &VerifiedIdToken,
+        link_allowed: bool,
+        via: &str,
+        device: DeviceLogin,
+    ) -> Result<TokenPair> {
+        let user = self.sso_account(token, link_allowed).await?;
         if !user.is_active() {
-            self.audit(Some(user.id), AuditAction::LoginFailed, "sso", false, &device.client_addr).await;
+            self.audit(Some(user.id), AuditAction::LoginFailed, via, false, &device.client_addr).await;
             return Err(Error::forbidden(match user.status {
                 AccountStatus::Pending => "this account waits for an administrator's approval",
                 _ => "this account is disabled",
@@ -78,11 +91,11 @@ impl SessionAgent {
     /// The local account of the person the token names, linked or made on first sign-in.
     ///
     /// An existing account with the token's email is linked only when both sides have
-    /// verified that address and `auth.oidc.link_verified_emails` allows it; otherwise the
+    /// verified that address and the provider's `link_verified_emails` allows it; otherwise the
     /// sign-in is `Conflict` and the person links from inside their account
     /// ([`SessionAgent::link_id_token`]). A new account is active, its email verified as the
     /// provider says, and it is the administrator if it is the installation's first.
-    async fn sso_account(&self, token: &VerifiedIdToken) -> Result<User> {
+    async fn sso_account(&self, token: &VerifiedIdToken, link_allowed: bool) -> Result<User> {
         if let Some(id) = self.stores.credentials.find_user_by_identity(&token.identity).await? {
             return self
                 .stores
@@ -96,7 +109,6 @@ impl SessionAgent {
                 "the single sign-on provider did not share an email address, which a first sign-in needs",
             ));
         };
-        let link_allowed = self.config.oidc.as_ref().is_some_and(|o| o.link_verified_emails);
         let (user, via) = match self.stores.users.find_user_by_email(email).await? {
             // An email either side has not verified could be anyone's: linking on it would
             // hand the existing account to whoever typed that address somewhere.

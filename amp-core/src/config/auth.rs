@@ -82,6 +82,9 @@ pub struct AuthConfig {
     /// Single sign-on with an external OpenID Connect provider (`POST /auth/sso`). Default
     /// none: SSO is off.
     pub oidc: Option<OidcConfig>,
+    /// SAML 2.0 single sign-on with an identity provider (PingFederate, Okta, Entra ID,
+    /// ADFS), AMP being the service provider (`/auth/saml/*`). Default none: SAML is off.
+    pub saml: Option<SamlConfig>,
     /// Emails of people who administer the installation besides its first account and the
     /// people administrators promote. An entry counts only for an account whose email is
     /// verified to be exactly that address. Default none.
@@ -131,6 +134,66 @@ pub struct OidcConfig {
     pub max_token_age_secs: u64,
 }
 
+/// A SAML 2.0 identity provider whose signed assertions sign people in.
+///
+/// AMP is the service provider: its metadata is at `GET /auth/saml/metadata`, sign-in
+/// starts at `GET /auth/saml/login` (HTTP-Redirect binding) and the provider posts its
+/// answer to `POST /auth/saml/acs` (HTTP-POST binding). Needs `auth.public_url`, from which
+/// both AMP's entity id and its assertion consumer URL are made.
+///
+/// ```toml
+/// [auth.saml]
+/// idp_metadata = "/etc/amp/pingfederate-metadata.xml"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlConfig {
+    /// A file holding the identity provider's metadata (`EntityDescriptor`): its entity id,
+    /// its sign-in URL and the certificates its signatures are checked against. Read at
+    /// start; the certificates a message carries itself are never trusted.
+    pub idp_metadata: std::path::PathBuf,
+    /// AMP's entity id, the audience assertions must name. Default
+    /// `{auth.public_url}/auth/saml/metadata`.
+    #[serde(default)]
+    pub entity_id: Option<String>,
+    /// The attribute holding the person's email. Default: the `NameID` when its format is
+    /// `emailAddress`, else the first of the usual attributes (`email`, `mail`, the LDAP
+    /// `mail` OID, the WS-Federation email claim).
+    #[serde(default)]
+    pub email_attribute: Option<String>,
+    /// Treat the email an assertion carries as verified. SAML has no way to say so; set
+    /// this for a provider whose addresses are the organisation's own. Default false.
+    #[serde(default)]
+    pub assume_email_verified: bool,
+    /// Whether a first SAML sign-in may link to an existing local account when both sides
+    /// have verified the same email. Default true (and only meaningful with
+    /// `assume_email_verified = false` and a verified local address).
+    #[serde(default = "yes")]
+    pub link_verified_emails: bool,
+    /// Assertions issued longer ago than this many seconds are refused. Default 300.
+    #[serde(default = "default_max_assertion_age_secs")]
+    pub max_assertion_age_secs: u64,
+    /// Clock difference tolerated with the provider on every time check. Default 60.
+    #[serde(default = "default_clock_skew_secs")]
+    pub clock_skew_secs: u64,
+    /// How long a sign-in started at `/auth/saml/login` waits for the provider's answer.
+    /// Default 600. Answers to no request of AMP's (IdP-initiated sign-in) are refused.
+    #[serde(default = "default_saml_request_ttl_secs")]
+    pub request_ttl_secs: u64,
+}
+
+fn default_max_assertion_age_secs() -> u64 {
+    300
+}
+
+fn default_clock_skew_secs() -> u64 {
+    60
+}
+
+fn default_saml_request_ttl_secs() -> u64 {
+    600
+}
+
 fn default_jwks_refresh_min_secs() -> u64 {
     30
 }
@@ -171,6 +234,7 @@ impl Default for AuthConfig {
             sync_recheck_secs: 60,
             sync_pushes_per_minute: 120,
             oidc: None,
+            saml: None,
             admins: Vec::new(),
         }
     }
@@ -197,6 +261,26 @@ impl AuthConfig {
                  auth.oidc.link_verified_emails = true: an address the provider never verified could \
                  take over the local account that has it",
             ));
+        }
+        if let Some(saml) = &self.saml {
+            if saml.assume_email_verified && saml.link_verified_emails {
+                return Err(Error::invalid_input(
+                    "config: auth.saml.assume_email_verified: cannot be combined with \
+                     auth.saml.link_verified_emails = true: an address the provider never verified could \
+                     take over the local account that has it",
+                ));
+            }
+            if self.public_url.is_none() {
+                return Err(Error::invalid_input(
+                    "config: auth.saml: needs auth.public_url, from which AMP's entity id and its \
+                     assertion consumer URL are made",
+                ));
+            }
+            if saml.request_ttl_secs == 0 || saml.max_assertion_age_secs == 0 {
+                return Err(Error::invalid_input(
+                    "config: auth.saml: request_ttl_secs and max_assertion_age_secs must be positive",
+                ));
+            }
         }
         let positive = [
             ("auth.password_hash_concurrency", u64::from(self.password_hash_concurrency)),

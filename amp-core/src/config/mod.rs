@@ -42,7 +42,7 @@ use crate::secret::Secret;
 mod auth;
 mod storage;
 
-pub use auth::{AuthConfig, OidcConfig, RegistrationMode};
+pub use auth::{AuthConfig, OidcConfig, RegistrationMode, SamlConfig};
 
 pub use storage::{
     BlobStoreConfig, ExtractionConfig, S3Config, ScannerConfig, ScannerUnavailable, StorageConfig,

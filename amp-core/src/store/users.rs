@@ -126,6 +126,10 @@ pub struct ApiKeyRecord {
     /// The credential it was made with; revoking that credential revokes this key too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minted_by: Option<crate::people::CredentialId>,
+    /// Model tokens this key may spend per day, when its owner set a budget lower than the
+    /// per-key quota (`quotas.tokens_per_day`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_token_budget: Option<u64>,
 }
 
 /// Accounts.
@@ -200,4 +204,19 @@ pub trait CredentialStore: Send + Sync {
     /// Uses an email-verification token: deletes it and returns it if it exists and has not
     /// expired at `now`. Each token works once.
     async fn take_email_token(&self, hash: &str, now: DateTime<Utc>) -> Result<Option<EmailToken>>;
+
+    /// Records the single-use `id` of `kind` until `expires_at`. Returns `false`, recording
+    /// nothing, when the same id is already recorded and has not expired at `now`: what a
+    /// replay cache needs. Expired ids of every kind are forgotten on the way.
+    async fn claim_once(
+        &self,
+        kind: &str,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Removes a recorded id; returns whether it was recorded and not expired at `now`. Each
+    /// id is taken once.
+    async fn take_once(&self, kind: &str, id: &str, now: DateTime<Utc>) -> Result<bool>;
 }

@@ -68,10 +68,11 @@ pub(crate) fn user(row: UserRow) -> Result<User> {
     })
 }
 
-pub(crate) type ApiKeyRow = (Uuid, Uuid, String, String, String, i64, Option<i64>, String, Option<String>);
+pub(crate) type ApiKeyRow =
+    (Uuid, Uuid, String, String, String, i64, Option<i64>, String, Option<String>, Option<i64>);
 
 pub(crate) fn api_key(row: ApiKeyRow) -> Result<ApiKeyRecord> {
-    let (id, user, name, prefix, hash, created_at, revoked_at, scopes, minted_by) = row;
+    let (id, user, name, prefix, hash, created_at, revoked_at, scopes, minted_by, budget) = row;
     Ok(ApiKeyRecord {
         id: ApiKeyId::from_uuid(id),
         user: UserId::from_uuid(user),
@@ -82,6 +83,7 @@ pub(crate) fn api_key(row: ApiKeyRow) -> Result<ApiKeyRecord> {
         revoked_at: opt_time(revoked_at)?,
         scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_>>()?,
         minted_by: minted_by.as_deref().map(str::parse).transpose()?,
+        daily_token_budget: budget.map(|b| u64::try_from(b).unwrap_or(0)),
     })
 }
 

@@ -219,8 +219,8 @@ macro_rules! impl_user_stores {
 
             async fn insert_api_key(&self, key: amp_core::store::ApiKeyRecord) -> amp_core::Result<()> {
                 sqlx::query(
-                    "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO api_keys (id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by, daily_token_budget) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(key.id.as_uuid())
                 .bind(key.user.as_uuid())
@@ -231,6 +231,7 @@ macro_rules! impl_user_stores {
                 .bind(key.revoked_at.map(rows::ms))
                 .bind(key.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
                 .bind(key.minted_by.map(|c| c.to_string()))
+                .bind(key.daily_token_budget.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| error::db_error(e, "this API key already exists", &format!("user {}", key.user)))?;
@@ -239,7 +240,7 @@ macro_rules! impl_user_stores {
 
             async fn find_api_key(&self, hash: &str) -> amp_core::Result<Option<amp_core::store::ApiKeyRecord>> {
                 let row: Option<rows::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by FROM api_keys WHERE hash = $1",
+                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by, daily_token_budget FROM api_keys WHERE hash = $1",
                 )
                 .bind(hash)
                 .fetch_optional(&self.pool)
@@ -253,7 +254,7 @@ macro_rules! impl_user_stores {
                 user: amp_core::UserId,
             ) -> amp_core::Result<Vec<amp_core::store::ApiKeyRecord>> {
                 let rows: Vec<rows::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by FROM api_keys \
+                    "SELECT id, user_id, name, prefix, hash, created_at, revoked_at, scopes, minted_by, daily_token_budget FROM api_keys \
                      WHERE user_id = $1 ORDER BY created_at, id",
                 )
                 .bind(user.as_uuid())
@@ -336,6 +337,48 @@ macro_rules! impl_user_stores {
                     email,
                     expires_at,
                 }))
+            }
+
+            async fn claim_once(
+                &self,
+                kind: &str,
+                id: &str,
+                expires_at: chrono::DateTime<chrono::Utc>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> amp_core::Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                sqlx::query("DELETE FROM one_time_ids WHERE expires_at <= $1")
+                    .bind(rows::ms(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error::internal)?;
+                let done = sqlx::query(
+                    "INSERT INTO one_time_ids (kind, id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .bind(kind)
+                .bind(id)
+                .bind(rows::ms(expires_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(error::internal)?;
+                tx.commit().await.map_err(error::internal)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn take_once(
+                &self,
+                kind: &str,
+                id: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> amp_core::Result<bool> {
+                let row: Option<(i64,)> =
+                    sqlx::query_as("DELETE FROM one_time_ids WHERE kind = $1 AND id = $2 RETURNING expires_at")
+                        .bind(kind)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(error::internal)?;
+                Ok(row.is_some_and(|(expires_at,)| expires_at > rows::ms(now)))
             }
         }
     };

@@ -3,11 +3,12 @@
 
 use amp_agents::session::{DeviceLogin, NewApiKey, Registration, TokenPair};
 use amp_core::store::{ApiKeyRecord, ApiKeyScope};
-use amp_core::{ApiKeyId, DeviceId, User};
+use amp_core::{ApiKeyId, DeviceId, Error, User};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::Html;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -121,6 +122,49 @@ pub(crate) async fn sso(
     Ok(Json(state.session().login_with_id_token(&l.id_token, device).await?))
 }
 
+/// `GET /auth/saml/metadata`: AMP's SAML service-provider metadata, for the identity
+/// provider's administrator. `404` when SAML is not configured.
+pub(crate) async fn saml_metadata(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let xml = state.session().saml_metadata()?;
+    Ok(([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml))
+}
+
+/// `GET /auth/saml/login`: `303` to the identity provider, carrying a new authentication
+/// request (HTTP-Redirect binding).
+pub(crate) async fn saml_login(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+) -> Result<impl IntoResponse, ApiError> {
+    let url = state.session().saml_login_url(client_addr.as_deref()).await?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url), (header::CACHE_CONTROL, "no-store".to_owned())]))
+}
+
+/// `POST /auth/saml/acs`, a form with `SAMLResponse` (HTTP-POST binding): the identity
+/// provider's answer, exchanged for a token pair as `/auth/sso` does.
+pub(crate) async fn saml_acs(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<TokenPair>, ApiError> {
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(Error::invalid_input(
+            "send the SAML response as an application/x-www-form-urlencoded form",
+        )
+        .into());
+    }
+    let Some(response) = form_urlencoded::parse(&body).find(|(k, _)| k == "SAMLResponse").map(|(_, v)| v)
+    else {
+        return Err(Error::invalid_input("the form has no SAMLResponse field").into());
+    };
+    let device = DeviceLogin { device: None, device_name: Some("SAML sign-in".to_owned()), client_addr };
+    Ok(Json(state.session().login_with_saml_response(&response, device).await?))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Refresh {
@@ -155,6 +199,8 @@ pub(crate) struct CreateKey {
     name: String,
     #[serde(default)]
     scopes: Vec<ApiKeyScope>,
+    #[serde(default)]
+    daily_token_budget: Option<u64>,
 }
 
 /// `POST /auth/api-keys`: the key is in this response and nowhere else, ever.
@@ -163,7 +209,9 @@ pub(crate) async fn create_api_key(
     Caller(caller): Caller,
     Body(k): Body<CreateKey>,
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
-    Ok((StatusCode::CREATED, Json(state.session().create_api_key(&caller, &k.name, &k.scopes).await?)))
+    let key =
+        state.session().create_api_key_with_budget(&caller, &k.name, &k.scopes, k.daily_token_budget).await?;
+    Ok((StatusCode::CREATED, Json(key)))
 }
 
 /// `GET /auth/api-keys`.

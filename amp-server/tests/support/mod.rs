@@ -356,3 +356,22 @@ pub async fn join(
     assert_eq!(status, StatusCode::OK, "{membership}");
     membership
 }
+
+/// The python with the test clients (`openai`, `signxml`): `AMP_TEST_PYTHON` (set by
+/// `scripts/test.sh`), else whatever the install script provides.
+pub fn python() -> String {
+    if let Ok(python) = std::env::var("AMP_TEST_PYTHON") {
+        return python;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/python-client.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "installing the Python clients failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("a path").trim().to_owned()
+}

@@ -59,10 +59,12 @@ pub async fn credentials(stores: &Stores) {
         revoked_at: None,
         scopes: Vec::new(),
         minted_by: None,
+        daily_token_budget: None,
     };
     let first = key(alice, "ci");
-    // Scopes and the minting credential must survive the store.
+    // Scopes, the minting credential and the budget must survive the store.
     let second = ApiKeyRecord {
+        daily_token_budget: Some(50_000),
         scopes: vec![crate::store::ApiKeyScope::Sessions, crate::store::ApiKeyScope::Keys],
         minted_by: Some(crate::people::CredentialId::Session(crate::ids::SessionId::new())),
         ..key(alice, "laptop")
@@ -105,4 +107,5 @@ pub async fn credentials(stores: &Stores) {
         "[credentials] revoking one user's keys leaves others' alone"
     );
     super::users::email_tokens(stores).await;
+    super::users::one_time_ids(stores).await;
 }

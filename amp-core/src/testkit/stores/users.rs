@@ -152,3 +152,34 @@ pub async fn email_tokens(stores: &Stores) {
     );
     assert!(c.take_email_token("never-issued", now).await.unwrap().is_none());
 }
+
+/// Checks the single-use id promises of [`CredentialStore`](crate::store::CredentialStore).
+pub async fn one_time_ids(stores: &Stores) {
+    let c = &stores.credentials;
+    let now = chrono::Utc::now();
+    let later = now + chrono::Duration::minutes(5);
+    let id = unique("assertion");
+    assert!(c.claim_once("replay", &id, later, now).await.unwrap(), "[credentials] a new id is claimed");
+    assert!(
+        !c.claim_once("replay", &id, later, now).await.unwrap(),
+        "[credentials] a claimed id is refused again"
+    );
+    assert!(c.claim_once("other-kind", &id, later, now).await.unwrap(), "[credentials] kinds are separate");
+    let after = later + chrono::Duration::seconds(1);
+    assert!(
+        c.claim_once("replay", &id, after + chrono::Duration::minutes(5), after).await.unwrap(),
+        "[credentials] an expired id may be claimed again"
+    );
+
+    let request = unique("request");
+    assert!(c.claim_once("request", &request, later, now).await.unwrap());
+    assert!(c.take_once("request", &request, now).await.unwrap(), "[credentials] a live id is taken");
+    assert!(!c.take_once("request", &request, now).await.unwrap(), "[credentials] an id is taken once");
+    assert!(!c.take_once("request", "never-recorded", now).await.unwrap());
+    let stale = unique("stale-request");
+    assert!(c.claim_once("request", &stale, now + chrono::Duration::seconds(1), now).await.unwrap());
+    assert!(
+        !c.take_once("request", &stale, later).await.unwrap(),
+        "[credentials] an expired id is not taken"
+    );
+}
