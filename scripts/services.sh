@@ -4,7 +4,7 @@
 #                        source, s3s-fs from crates.io), starts PostgreSQL with the `vector`
 #                        extension created in its amp_test database, Redis, an S3 server
 #                        that checks signatures (s3s-fs) and clamd with a local signature for
-#                        the EICAR test string; exports AMP_TEST_POSTGRES_URL,
+#                        the EICAR test string; exports AMP_TEST_POSTGRES_URL, AMP_TEST_PSQL,
 #                        AMP_TEST_REDIS_URL, AMP_TEST_S3_{ENDPOINT,ACCESS_KEY,SECRET_KEY,BUCKET},
 #                        AMP_TEST_CLAMD (host:port) and AMP_TEST_CLAMD_SOCKET (a Unix socket).
 #                        tesseract and poppler (pdftotext, pdftoppm) are installed for OCR.
@@ -171,7 +171,7 @@ amp_services_start() {
     amp_as_postgres "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres amp_test
     amp_as_postgres "$pg_bin/psql" -q -h 127.0.0.1 -p "$pg_port" -U postgres -d amp_test -v ON_ERROR_STOP=1 \
         -c 'CREATE EXTENSION IF NOT EXISTS vector' >/dev/null
-    export AMP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/amp_test"
+    export AMP_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/amp_test" AMP_TEST_PSQL="$pg_bin/psql"
 
     redis_port="$(amp_free_port)"
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \

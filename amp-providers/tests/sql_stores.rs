@@ -117,3 +117,63 @@ async fn the_audit_log_refuses_updates_deletes_and_truncation_at_the_database() 
             == 1
     );
 }
+
+/// The operator's least-privilege setup (`scripts/postgres-app-role.sql`), run with psql as
+/// an operator would: AMP works as a role that owns nothing, and that role cannot change,
+/// empty or unprotect the audit log.
+#[tokio::test]
+async fn amp_runs_as_a_role_that_can_only_append_to_the_audit_log() {
+    use amp_core::{ChunkId, FileId, SearchFilter, UserId, VectorEntry, VectorIndex, Visibility};
+    use amp_providers::PgVectorIndex;
+
+    let owner_url = postgres_url();
+    // The owner migrates, and makes the vector table the deployment uses.
+    PostgresStores::connect(&owner_url, &PoolOptions::default()).await.unwrap();
+    PgVectorIndex::open(sqlx::PgPool::connect(&owner_url).await.unwrap(), 5).await.unwrap();
+
+    let role = format!("amp_app_{}", uuid::Uuid::new_v4().simple());
+    let psql = std::env::var("AMP_TEST_PSQL").unwrap_or_else(|_| "psql".to_owned());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres-app-role.sql");
+    let out = std::process::Command::new(&psql)
+        .args(["-q", "-X", &owner_url, "-v", &format!("app_role={role}"), "-f", script])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "the role script failed: {}", String::from_utf8_lossy(&out.stderr));
+    let app_url = owner_url.replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    assert_ne!(app_url, owner_url, "the test URL names the postgres user");
+
+    // AMP as the role: every store promise holds, vectors are written and found.
+    let stores = Arc::new(PostgresStores::connect(&app_url, &PoolOptions::default()).await.unwrap()).stores();
+    testkit::stores::all(&stores).await;
+    let app_pool = sqlx::PgPool::connect(&app_url).await.unwrap();
+    let index = PgVectorIndex::open(app_pool.clone(), 5).await.unwrap();
+    let owner = UserId::new();
+    let entry = VectorEntry {
+        chunk: ChunkId::new(),
+        file: FileId::new(),
+        visibility: Visibility { owner, workspace: None },
+        vector: vec![1.0, 0.0, 0.0, 0.0, 0.0],
+    };
+    index.upsert(vec![entry.clone()]).await.unwrap();
+    let hits = index.search(&entry.vector, &SearchFilter::owner(owner), 1).await.unwrap();
+    assert_eq!(hits.len(), 1);
+
+    // The audit log: appended and read, never changed, emptied or unprotected.
+    let mine = stores.audit.append(event()).await.unwrap();
+    let seq = i64::try_from(mine.seq).unwrap();
+    for sql in ["DELETE FROM audit_log WHERE seq = $1", "UPDATE audit_log SET success = false WHERE seq = $1"]
+    {
+        let err = sqlx::query(sql).bind(seq).execute(&app_pool).await.unwrap_err().to_string();
+        assert!(err.contains("permission denied"), "{sql}: {err}");
+    }
+    for sql in [
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "DROP TRIGGER audit_log_append_only ON audit_log",
+        "DROP TABLE audit_log",
+        "DELETE FROM _sqlx_migrations",
+    ] {
+        let err = sqlx::query(sql).execute(&app_pool).await.unwrap_err().to_string();
+        assert!(err.contains("permission denied") || err.contains("must be owner"), "{sql}: {err}");
+    }
+}

@@ -385,6 +385,18 @@ async fn hostile_xml_and_malformed_posts_get_clear_errors() {
     );
     refused(&post_acs(&app, &bomb).await, "a DOCTYPE with entities");
     refused(&post_acs(&app, "not xml at all").await, "not XML");
+    // Deep nesting under a made-up signature (canonicalization recurses per level), and an
+    // element with thousands of namespaced attributes: refused before any of that work.
+    let fake_signature = "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/><ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/><ds:Reference URI=\"#_deep\"><ds:Transforms><ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/></ds:Transforms><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>";
+    let deep = format!(
+        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"_deep\" Version=\"2.0\">{fake_signature}{}{}</samlp:Response>",
+        "<a>".repeat(19_000),
+        "</a>".repeat(19_000)
+    );
+    refused(&post_acs(&app, &deep).await, "19,000 levels deep");
+    let attributes: String = (0..3000).map(|i| format!(" xmlns:p{i}=\"urn:p{i}\" p{i}:a=\"x\"")).collect();
+    let wide = response(&request, &format!("<e{attributes}/>"));
+    refused(&post_acs(&app, &wide).await, "thousands of attributes");
 
     let form = [("content-type", "application/x-www-form-urlencoded")];
     let (status, _, _) = request_raw(&app, Method::POST, "/auth/saml/acs", &form, "RelayState=x").await;
@@ -433,9 +445,16 @@ async fn service_provider_metadata_is_published_and_saml_is_404_when_off() {
 async fn unusable_metadata_stops_the_server_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let metadata = dir.path().join("metadata.xml");
+    let one = |idp: Idp| idp.metadata().replace("<?xml version=\"1.0\"?>", "");
+    let two_providers = format!(
+        "<md:EntitiesDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\">{}{}</md:EntitiesDescriptor>",
+        one(Idp::new()),
+        one(Idp::new())
+    );
     for (what, contents) in [
         ("missing", None),
         ("not xml", Some("<nope")),
+        ("several providers", Some(&*two_providers)),
         (
             "no certificate",
             Some(

@@ -55,8 +55,8 @@ impl SessionAgent {
 
     /// Like [`SessionAgent::create_api_key`], with a daily model-token budget of its own
     /// below the per-key quota every key has (`quotas.tokens_per_day`): a key for one script
-    /// or one customer that must not spend more. A key made by a key with a budget gets at
-    /// most that budget.
+    /// or one customer that must not spend more. Such a key has neither the `sessions` nor
+    /// the `keys` scope, so nothing it mints can spend past its budget.
     pub async fn create_api_key_with_budget(
         &self,
         principal: &Principal,
@@ -69,10 +69,15 @@ impl SessionAgent {
                 "daily_token_budget must be positive (omit it for no budget of its own)",
             ));
         }
-        let daily_token_budget = match (daily_token_budget, principal.key_token_budget) {
-            (Some(asked), Some(own)) => Some(asked.min(own)),
-            (asked, own) => asked.or(own),
-        };
+        // A budgeted key that could open sessions or make keys would escape its budget
+        // through them: each would count on its own.
+        if daily_token_budget.is_some()
+            && scopes.iter().any(|s| matches!(s, ApiKeyScope::Sessions | ApiKeyScope::Keys))
+        {
+            return Err(Error::invalid_input(
+                "a key with a daily_token_budget cannot have the `sessions` or `keys` scope",
+            ));
+        }
         let name = name.trim();
         if name.is_empty() || name.len() > 100 {
             return Err(Error::invalid_input("an API key needs a name of 1 to 100 characters"));

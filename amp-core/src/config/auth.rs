@@ -162,7 +162,9 @@ pub struct SamlConfig {
     #[serde(default)]
     pub email_attribute: Option<String>,
     /// Treat the email an assertion carries as verified. SAML has no way to say so; set
-    /// this for a provider whose addresses are the organisation's own. Default false.
+    /// this only for a provider whose addresses are the organisation's own and cannot be
+    /// edited by the people themselves: a verified address satisfies `auth.admins` and
+    /// data-source access lists. Default false.
     #[serde(default)]
     pub assume_email_verified: bool,
     /// Whether a first SAML sign-in may link to an existing local account when both sides
@@ -276,10 +278,15 @@ impl AuthConfig {
                      assertion consumer URL are made",
                 ));
             }
-            if saml.request_ttl_secs == 0 || saml.max_assertion_age_secs == 0 {
-                return Err(Error::invalid_input(
-                    "config: auth.saml: request_ttl_secs and max_assertion_age_secs must be positive",
-                ));
+            let bounded = [
+                ("auth.saml.request_ttl_secs", saml.request_ttl_secs, 1, 86_400),
+                ("auth.saml.max_assertion_age_secs", saml.max_assertion_age_secs, 1, 86_400),
+                ("auth.saml.clock_skew_secs", saml.clock_skew_secs, 0, 3_600),
+            ];
+            for (key, value, min, max) in bounded {
+                if !(min..=max).contains(&value) {
+                    return Err(Error::invalid_input(format!("config: {key}: must be {min} to {max}")));
+                }
             }
         }
         let positive = [

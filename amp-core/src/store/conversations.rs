@@ -11,7 +11,8 @@ use crate::ids::{ConversationId, MessageId, UserId, WorkspaceId};
 /// conversation deletes its messages.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Stores a new conversation.
+    /// Stores a new conversation; `NotFound` when its workspace does not exist (a delete
+    /// of the workspace at the same time either hands it back or is seen here).
     async fn create_conversation(&self, conversation: Conversation) -> Result<()>;
 
     /// Reads one.
@@ -21,8 +22,9 @@ pub trait ConversationStore: Send + Sync {
     async fn update_conversation(&self, conversation: &Conversation) -> Result<()>;
 
     /// Moves a personal conversation into `workspace`, setting `updated_at`. Returns
-    /// `false` when it is missing or already in a workspace; the check and the write are
-    /// one statement so two concurrent shares cannot both succeed.
+    /// `false` when it is missing or already in a workspace, or the workspace does not
+    /// exist; the check and the write are one statement so two concurrent shares cannot
+    /// both succeed.
     async fn share_conversation(
         &self,
         id: ConversationId,

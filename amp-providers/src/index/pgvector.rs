@@ -132,16 +132,26 @@ impl PgVectorIndex {
             .map_err(internal)?;
         let version = ensure_extension(&mut tx).await?;
         let table = table_name(dimension);
-        let mut ddl = vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {table} (chunk_id UUID PRIMARY KEY, file_id UUID NOT NULL, \
+        // An existing table is used as it is: AMP may run as a role that owns nothing.
+        let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(&table)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal)?;
+        let mut ddl = if exists.is_some() {
+            Vec::new()
+        } else {
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {table} (chunk_id UUID PRIMARY KEY, file_id UUID NOT NULL, \
                  owner_id UUID NOT NULL, workspace_id UUID NULL, embedding vector({dimension}) NOT NULL)"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {table}_file_id ON {table} (file_id)"),
-            format!("CREATE INDEX IF NOT EXISTS {table}_owner_id ON {table} (owner_id)"),
-            format!("CREATE INDEX IF NOT EXISTS {table}_workspace_id ON {table} (workspace_id)"),
-        ];
-        if dimension <= MAX_HNSW_DIMENSION {
+                ),
+                format!("CREATE INDEX IF NOT EXISTS {table}_file_id ON {table} (file_id)"),
+                format!("CREATE INDEX IF NOT EXISTS {table}_owner_id ON {table} (owner_id)"),
+                format!("CREATE INDEX IF NOT EXISTS {table}_workspace_id ON {table} (workspace_id)"),
+            ]
+        };
+        if exists.is_none() && dimension <= MAX_HNSW_DIMENSION {
             ddl.push(format!(
                 "CREATE INDEX IF NOT EXISTS {table}_embedding ON {table} USING hnsw (embedding vector_cosine_ops)"
             ));

@@ -6,6 +6,14 @@ macro_rules! impl_conversation_store {
         #[async_trait::async_trait]
         impl amp_core::store::ConversationStore for $stores {
             async fn create_conversation(&self, c: amp_core::conversation::Conversation) -> amp_core::Result<()> {
+                // A conversation in a workspace locks it, so a delete running at the same time
+                // either hands it back to its owner or this finds no workspace.
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                if let Some(workspace) = c.workspace
+                    && !Self::lock_live_workspace(&mut tx, workspace).await?
+                {
+                    return Err(amp_core::Error::not_found(format!("workspace {workspace}")));
+                }
                 sqlx::query(
                     "INSERT INTO conversations \
                      (id, owner_id, workspace_id, title, agent_id, model, created_at, updated_at) \
@@ -19,10 +27,10 @@ macro_rules! impl_conversation_store {
                 .bind(c.model.as_ref().map(|m| m.as_str()))
                 .bind(rows::ms(c.created_at))
                 .bind(rows::ms(c.updated_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| error::db_error(e, "this conversation already exists", &format!("user {}", c.owner)))?;
-                Ok(())
+                tx.commit().await.map_err(error::internal)
             }
 
             async fn get_conversation(
@@ -67,6 +75,10 @@ macro_rules! impl_conversation_store {
                 workspace: amp_core::WorkspaceId,
                 updated_at: chrono::DateTime<chrono::Utc>,
             ) -> amp_core::Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(error::internal)?;
+                if !Self::lock_live_workspace(&mut tx, workspace).await? {
+                    return Ok(false);
+                }
                 let done = sqlx::query(
                     "UPDATE conversations SET workspace_id = $2, updated_at = $3 \
                      WHERE id = $1 AND workspace_id IS NULL",
@@ -74,9 +86,10 @@ macro_rules! impl_conversation_store {
                 .bind(id.as_uuid())
                 .bind(workspace.as_uuid())
                 .bind(rows::ms(updated_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(error::internal)?;
+                tx.commit().await.map_err(error::internal)?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -95,12 +95,7 @@ macro_rules! impl_file_store {
                 // The workspace row is locked for the share, so a delete running at the same
                 // time either sees the shared file or the share sees no workspace.
                 let mut tx = self.pool.begin().await.map_err(error::internal)?;
-                let live = sqlx::query("UPDATE workspaces SET name = name WHERE id = $1")
-                    .bind(workspace.as_uuid())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(error::internal)?;
-                if live.rows_affected() == 0 {
+                if !Self::lock_live_workspace(&mut tx, workspace).await? {
                     return Ok(false);
                 }
                 let done = sqlx::query(

@@ -220,16 +220,37 @@ pub struct PostgresStores {
     pool: sqlx::PgPool,
 }
 
+/// Whether the database already has every one of `migrator`'s migrations, unchanged.
+#[cfg(feature = "postgres")]
+async fn schema_is_current(pool: &sqlx::PgPool, migrator: &sqlx::migrate::Migrator) -> bool {
+    let applied: Vec<(i64, Vec<u8>)> =
+        match sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+        {
+            Ok(rows) => rows,
+            // No migrations table yet (a new database), or it cannot be read.
+            Err(_) => return false,
+        };
+    migrator.iter().filter(|m| m.migration_type.is_up_migration()).all(|m| {
+        applied.iter().any(|(version, checksum)| *version == m.version && checksum.as_slice() == &*m.checksum)
+    })
+}
+
 #[cfg(feature = "postgres")]
 impl PostgresStores {
     /// Connects to `url` and applies pending migrations (several processes may start at
     /// once: migrations take an advisory lock).
+    ///
+    /// When every migration is already applied, nothing is created or changed, so AMP can
+    /// run as a role that owns nothing and may only insert into the audit log
+    /// (`scripts/postgres-app-role.sql`), once the tables' owner has migrated the database.
     pub async fn connect(url: &str, options: &PoolOptions) -> Result<Self> {
         let pool = connect_postgres(url, options, "cannot connect to PostgreSQL").await?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(|e| Error::internal("database migration failed", e))?;
+        let migrator = sqlx::migrate!("./migrations/postgres");
+        if !schema_is_current(&pool, &migrator).await {
+            migrator.run(&pool).await.map_err(|e| Error::internal("database migration failed", e))?;
+        }
         Ok(PostgresStores { pool })
     }
 

@@ -83,7 +83,9 @@ pub(crate) fn api_key(row: ApiKeyRow) -> Result<ApiKeyRecord> {
         revoked_at: opt_time(revoked_at)?,
         scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_>>()?,
         minted_by: minted_by.as_deref().map(str::parse).transpose()?,
-        daily_token_budget: budget.map(|b| u64::try_from(b).unwrap_or(0)),
+        daily_token_budget: budget
+            .map(|b| u64::try_from(b).map_err(|_| Error::bug(format!("API key {id} has a negative budget"))))
+            .transpose()?,
     })
 }
 

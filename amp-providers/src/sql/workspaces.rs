@@ -5,20 +5,32 @@ macro_rules! impl_workspace_store {
     ($stores:ty, $db:ty) => {
         impl $stores {
         /// Takes the workspace's row lock (PostgreSQL) or the database's write lock
-        /// (SQLite) first, so membership changes of one workspace run one after another.
-        async fn lock_workspace(
+        /// (SQLite) until the transaction ends; `false` when there is no such workspace.
+        /// Membership changes take it, so those of one workspace run one after another, and
+        /// so does everything that puts something into a workspace, as its delete does, so
+        /// the two never interleave.
+        pub(crate) async fn lock_live_workspace(
             tx: &mut sqlx::Transaction<'_, $db>,
             workspace: amp_core::WorkspaceId,
-        ) -> amp_core::Result<()> {
+        ) -> amp_core::Result<bool> {
             let done = sqlx::query("UPDATE workspaces SET name = name WHERE id = $1")
                 .bind(workspace.as_uuid())
                 .execute(&mut **tx)
                 .await
                 .map_err(error::internal)?;
-            if done.rows_affected() == 0 {
-                return Err(amp_core::Error::not_found(format!("workspace {workspace}")));
+            Ok(done.rows_affected() == 1)
+        }
+
+        /// [`Self::lock_live_workspace`], `NotFound` when there is none.
+        async fn lock_workspace(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            workspace: amp_core::WorkspaceId,
+        ) -> amp_core::Result<()> {
+            if Self::lock_live_workspace(tx, workspace).await? {
+                Ok(())
+            } else {
+                Err(amp_core::Error::not_found(format!("workspace {workspace}")))
             }
-            Ok(())
         }
 
         async fn upsert_member_in(
@@ -121,10 +133,8 @@ macro_rules! impl_workspace_store {
                 // owner instead of pointing at a workspace that is gone. Memberships and
                 // invitations go with it (ON DELETE CASCADE).
                 let mut tx = self.pool.begin().await.map_err(error::internal)?;
-                match Self::lock_workspace(&mut tx, id).await {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == amp_core::ErrorKind::NotFound => return Ok(false),
-                    Err(e) => return Err(e),
+                if !Self::lock_live_workspace(&mut tx, id).await? {
+                    return Ok(false);
                 }
                 for sql in [
                     "UPDATE files SET workspace_id = NULL WHERE workspace_id = $1",

@@ -146,7 +146,7 @@ pub(crate) async fn saml_acs(
     ClientAddr(client_addr): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<TokenPair>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -162,7 +162,8 @@ pub(crate) async fn saml_acs(
         return Err(Error::invalid_input("the form has no SAMLResponse field").into());
     };
     let device = DeviceLogin { device: None, device_name: Some("SAML sign-in".to_owned()), client_addr };
-    Ok(Json(state.session().login_with_saml_response(&response, device).await?))
+    let pair = state.session().login_with_saml_response(&response, device).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(pair)))
 }
 
 #[derive(Deserialize)]

@@ -34,8 +34,12 @@ fn element_prefix<'a>(node: Node<'_, 'a>) -> &'a str {
 }
 
 fn attribute_prefix<'a>(node: Node<'_, 'a>, attr: &roxmltree::Attribute<'_, 'a>) -> &'a str {
-    let qname = &node.document().input_text()[attr.range_qname()];
-    qname.split_once(':').map_or("", |(prefix, _)| prefix)
+    // Read up to the `=` rather than trusting the range's length, which roxmltree caps.
+    let source = node.document().input_text();
+    let start = attr.range_qname().start;
+    let end =
+        source[start..].find(|c: char| c.is_whitespace() || c == '=').map_or(source.len(), |i| start + i);
+    source[start..end].split_once(':').map_or("", |(prefix, _)| prefix)
 }
 
 fn element(

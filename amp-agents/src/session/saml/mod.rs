@@ -40,6 +40,11 @@ const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 pub(crate) const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// XML nodes read at most, so a crafted answer cannot make parsing costly.
 const MAX_NODES: u32 = 20_000;
+/// Elements nested deeper are refused (SAML answers nest about 8 deep): canonicalization
+/// recurses per level.
+const MAX_DEPTH: usize = 48;
+/// Attributes, and namespaces in scope, per element; SAML elements have a handful.
+const MAX_ATTRIBUTES: usize = 32;
 
 /// Attributes tried for the email when none is configured.
 const EMAIL_ATTRIBUTES: &[&str] = &[
@@ -86,7 +91,23 @@ pub(crate) struct CheckedAssertion {
 
 fn parse(xml: &str) -> Result<Document<'_>, String> {
     let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..ParsingOptions::default() };
-    Document::parse_with_options(xml, options).map_err(|e| format!("not well-formed XML: {e}"))
+    let doc = Document::parse_with_options(xml, options).map_err(|e| format!("not well-formed XML: {e}"))?;
+    // Depth by node id in document order (a parent comes before its children): linear,
+    // whatever the shape.
+    let mut depth = vec![0usize; doc.descendants().count() + 1];
+    for node in doc.descendants() {
+        let d = node.parent().map_or(0, |p| depth[p.id().get_usize()] + 1);
+        depth[node.id().get_usize()] = d;
+        if d > MAX_DEPTH {
+            return Err(format!("elements nest deeper than {MAX_DEPTH}"));
+        }
+        if node.is_element()
+            && (node.attributes().count() > MAX_ATTRIBUTES || node.namespaces().count() > MAX_ATTRIBUTES)
+        {
+            return Err(format!("an element has more than {MAX_ATTRIBUTES} attributes or namespaces"));
+        }
+    }
+    Ok(doc)
 }
 
 fn is(node: &Node<'_, '_>, ns: &str, name: &str) -> bool {
@@ -120,12 +141,20 @@ impl SamlProvider {
         let entity = if is(&root, METADATA_NS, "EntityDescriptor") {
             root
         } else {
-            root.descendants()
-                .find(|n| {
-                    is(n, METADATA_NS, "EntityDescriptor")
-                        && child(*n, METADATA_NS, "IDPSSODescriptor").is_some()
-                })
-                .ok_or("the metadata has no EntityDescriptor with an IDPSSODescriptor")?
+            let mut idps = root.descendants().filter(|n| {
+                is(n, METADATA_NS, "EntityDescriptor") && child(*n, METADATA_NS, "IDPSSODescriptor").is_some()
+            });
+            match (idps.next(), idps.next()) {
+                (Some(one), None) => one,
+                (None, _) => {
+                    return Err("the metadata has no EntityDescriptor with an IDPSSODescriptor".to_owned());
+                }
+                _ => {
+                    return Err(
+                        "the metadata describes several identity providers: give only AMP's".to_owned()
+                    );
+                }
+            }
         };
         let idp_entity_id =
             entity.attribute("entityID").ok_or("the EntityDescriptor has no entityID")?.to_owned();
@@ -374,7 +403,12 @@ impl SamlProvider {
             assertion_id,
             usable_until,
             identity: VerifiedIdToken {
-                identity: ExternalIdentity { issuer: self.idp_entity_id.clone(), subject: subject_id },
+                // `saml:` keeps SAML subjects apart from OpenID Connect ones, even where a
+                // provider uses one URL as its entity id and its issuer.
+                identity: ExternalIdentity {
+                    issuer: format!("saml:{}", self.idp_entity_id),
+                    subject: subject_id,
+                },
                 email,
                 email_verified: self.config.assume_email_verified,
                 name: attribute(NAME_ATTRIBUTES),

@@ -12,6 +12,9 @@ use crate::session::{DeviceLogin, SessionAgent, TokenPair, secrets};
 /// Store kinds of the single-use ids SAML needs.
 const REQUEST: &str = "saml_request";
 const ASSERTION: &str = "saml_assertion";
+/// Sign-ins started per `auth.saml.request_ttl_secs` by everyone together, so requests
+/// nobody answers (each is a stored row) stay bounded whatever addresses they come from.
+const MAX_PENDING_REQUESTS: u32 = 10_000;
 
 fn invalid() -> Error {
     Error::unauthenticated("invalid SAML response")
@@ -46,6 +49,8 @@ impl SessionAgent {
     pub async fn saml_login_url(&self, client_addr: Option<&str>) -> Result<String> {
         let provider = self.saml()?;
         self.throttle_address(client_addr).await?;
+        let window = provider.request_ttl().to_std().unwrap_or(Duration::from_secs(600));
+        self.throttle("saml:requests", RateLimit { limit: MAX_PENDING_REQUESTS, window }).await?;
         let id = secrets::new_token("_")?;
         let now = chrono::Utc::now();
         self.stores.credentials.claim_once(REQUEST, &id, now + provider.request_ttl(), now).await?;
@@ -62,7 +67,7 @@ impl SessionAgent {
         saml_response: &str,
         device: DeviceLogin,
     ) -> Result<TokenPair> {
-        let provider = self.saml()?;
+        let provider = self.saml.clone().ok_or_else(|| Error::not_found("SAML sign-in is not configured"))?;
         self.throttle_address(device.client_addr.as_deref()).await?;
         let now = chrono::Utc::now();
         let refuse = async |why: &str| {
@@ -70,7 +75,12 @@ impl SessionAgent {
             self.audit(None, AuditAction::LoginFailed, "saml", false, &device.client_addr).await;
             invalid()
         };
-        let checked = match provider.check_response(saml_response, now) {
+        // Parsing and canonicalizing is CPU work: off the async workers.
+        let (checker, encoded) = (provider.clone(), saml_response.to_owned());
+        let checked = tokio::task::spawn_blocking(move || checker.check_response(&encoded, now))
+            .await
+            .map_err(|e| Error::internal("checking a SAML response failed", e.to_string()))?;
+        let checked = match checked {
             Ok(checked) => checked,
             Err(why) => return Err(refuse(&why).await),
         };

@@ -42,6 +42,21 @@ pub async fn conversations(stores: &Stores) {
     let s = &stores.conversations;
     let (owner, other) = (new_user(stores).await, new_user(stores).await);
     let workspace = WorkspaceId::new();
+    let live = crate::people::Workspace {
+        id: workspace,
+        name: "kit".into(),
+        context: None,
+        created_by: owner,
+        created_at: now_ms(),
+    };
+    stores.workspaces.create_workspace(live).await.unwrap();
+    let err =
+        s.create_conversation(conversation(owner, Some(WorkspaceId::new()), "nowhere")).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "[conversations] no conversation in a workspace that does not exist"
+    );
 
     let mut convs = Vec::new();
     for i in 0..5 {
