@@ -469,8 +469,7 @@ async fn unusable_metadata_stops_the_server_naming_the_key() {
             }
         }
         let data = tempfile::tempdir().unwrap();
-        let mut config = amp_core::AmpConfig::default();
-        config.data_dir = data.path().to_path_buf();
+        let mut config = amp_core::AmpConfig { data_dir: data.path().to_path_buf(), ..Default::default() };
         config.auth.public_url = Some(PUBLIC_URL.into());
         config.auth.saml = Some(saml_config(metadata.clone()));
         let err = match amp_server::AppState::open(config).await {
