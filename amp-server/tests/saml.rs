@@ -100,7 +100,6 @@ fn saml_config(idp_metadata: PathBuf) -> SamlConfig {
         entity_id: None,
         email_attribute: None,
         assume_email_verified: false,
-        link_verified_emails: true,
         max_assertion_age_secs: 300,
         clock_skew_secs: 60,
         request_ttl_secs: 600,
@@ -112,32 +111,16 @@ async fn start(app: &Router) -> String {
     let (status, headers, _) = request_raw(app, Method::GET, "/auth/saml/login", &[], "").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = headers["location"].to_str().unwrap().to_owned();
-    let query =
-        location.strip_prefix(&format!("{IDP_SSO}?SAMLRequest=")).expect("the provider's sign-in URL");
-    let encoded = percent_decode(query);
-    let deflated = STANDARD.decode(encoded).unwrap();
+    let query = location.strip_prefix(&format!("{IDP_SSO}?")).expect("the provider's sign-in URL");
+    let (name, encoded) = form_urlencoded::parse(query.as_bytes()).next().unwrap();
+    assert_eq!(name, "SAMLRequest");
+    let deflated = STANDARD.decode(encoded.as_bytes()).unwrap();
     let mut xml = String::new();
     flate2::read::DeflateDecoder::new(&deflated[..]).read_to_string(&mut xml).unwrap();
     assert!(xml.contains(&format!("AssertionConsumerServiceURL=\"{ACS}\"")), "{xml}");
     assert!(xml.contains(&format!("<saml:Issuer>{AUDIENCE}</saml:Issuer>")), "{xml}");
     let id = xml.split("ID=\"").nth(1).unwrap().split('"').next().unwrap();
     id.to_owned()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// What an assertion says; each test changes what its attack needs.
@@ -196,11 +179,10 @@ fn response(request: &str, inner: &str) -> String {
 }
 
 async fn post_acs(app: &Router, xml: &str) -> JsonResponse {
-    let encoded = STANDARD.encode(xml);
-    let body = format!(
-        "SAMLResponse={}&RelayState=",
-        encoded.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
-    );
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("SAMLResponse", &STANDARD.encode(xml))
+        .append_pair("RelayState", "")
+        .finish();
     let headers = [("content-type", "application/x-www-form-urlencoded")];
     let (status, headers, bytes) = request_raw(app, Method::POST, "/auth/saml/acs", &headers, body).await;
     let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);

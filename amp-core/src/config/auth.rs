@@ -164,14 +164,10 @@ pub struct SamlConfig {
     /// Treat the email an assertion carries as verified. SAML has no way to say so; set
     /// this only for a provider whose addresses are the organisation's own and cannot be
     /// edited by the people themselves: a verified address satisfies `auth.admins` and
-    /// data-source access lists. Default false.
+    /// data-source access lists. Default false. Either way a first SAML sign-in never
+    /// links to an existing local account with the same email (`409`).
     #[serde(default)]
     pub assume_email_verified: bool,
-    /// Whether a first SAML sign-in may link to an existing local account when both sides
-    /// have verified the same email. Default true (and only meaningful with
-    /// `assume_email_verified = false` and a verified local address).
-    #[serde(default = "yes")]
-    pub link_verified_emails: bool,
     /// Assertions issued longer ago than this many seconds are refused. Default 300.
     #[serde(default = "default_max_assertion_age_secs")]
     pub max_assertion_age_secs: u64,
@@ -265,13 +261,6 @@ impl AuthConfig {
             ));
         }
         if let Some(saml) = &self.saml {
-            if saml.assume_email_verified && saml.link_verified_emails {
-                return Err(Error::invalid_input(
-                    "config: auth.saml.assume_email_verified: cannot be combined with \
-                     auth.saml.link_verified_emails = true: an address the provider never verified could \
-                     take over the local account that has it",
-                ));
-            }
             if self.public_url.is_none() {
                 return Err(Error::invalid_input(
                     "config: auth.saml: needs auth.public_url, from which AMP's entity id and its \

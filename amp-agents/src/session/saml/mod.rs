@@ -198,10 +198,6 @@ impl SamlProvider {
         Duration::seconds(i64::try_from(self.config.request_ttl_secs).unwrap_or(i64::MAX / 1000))
     }
 
-    pub(crate) fn link_verified_emails(&self) -> bool {
-        self.config.link_verified_emails
-    }
-
     /// AMP's service-provider metadata, for the provider's administrator.
     pub(crate) fn metadata(&self) -> String {
         format!(

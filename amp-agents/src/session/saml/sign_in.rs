@@ -91,7 +91,9 @@ impl SessionAgent {
         if !credentials.claim_once(ASSERTION, &checked.assertion_id, checked.usable_until, now).await? {
             return Err(refuse("its assertion was used before (replay)").await);
         }
-        self.external_sign_in(&checked.identity, provider.link_verified_emails(), "saml", device).await
+        // Never linked by email: SAML cannot say an address is verified, and a link from
+        // inside the account would need the browser bound to the request.
+        self.external_sign_in(&checked.identity, false, "saml", device).await
     }
 
     async fn throttle_address(&self, client_addr: Option<&str>) -> Result<()> {
