@@ -11,6 +11,7 @@
 //! | [`Tokenizer`](amp_core::Tokenizer) | [`tokenize::TiktokenTokenizer`] and [`tokenize::EstimateTokenizer`] (`tiktoken`), [`chat::local::LocalTokenizer`] (`local-llm`), [`tokenize::HuggingFaceTokenizer`] (`fastembed`: the local embedder's word pieces, for sizing chunks); [`tokenize::tokenizer_for`] picks by [`TokenizerKind`](amp_core::TokenizerKind) |
 //! | [`Embedder`](amp_core::Embedder) | [`embed::fastembed::LocalEmbedder`] (`fastembed`: all-MiniLM-L6-v2 on ONNX Runtime) and [`embed::lazy::LazyLocalEmbedder`] (the same, loaded on first use), [`embed::openai::OpenAiEmbedder`] (`openai`) |
 //! | [`VectorIndex`](amp_core::VectorIndex) | [`FlatVectorIndex`] (exact search, in memory or persisted to one file; to a few hundred thousand passages), [`PgVectorIndex`] (pgvector, shared by every process on one PostgreSQL; feature `postgres`) |
+//! | [`KeywordIndex`](amp_core::KeywordIndex) | `TantivyKeywordIndex` (`tantivy`: BM25 persisted in a directory, access filters inside the query; not yet wired into the Storage agent) |
 //! | [`BlobStore`](amp_core::BlobStore) | [`blob::LocalBlobStore`] (a directory, with URLs it signs itself; the embedded default), `blob::S3BlobStore` (`s3`: S3 or any S3-compatible store, presigned URLs) |
 //! | [`Extractor`](amp_core::Extractor) | `extract::DocumentExtractor` (`extract`: text, HTML, DOCX, PDF with pdftotext and OCR fallbacks, images by OCR; bounded per file) |
 //! | [`Scanner`](amp_core::Scanner) | `scan::ClamAvScanner` (`clamav`: clamd's INSTREAM over TCP or a Unix socket) |
@@ -56,6 +57,8 @@ pub mod tokenize;
 pub use cache::memory::MemoryCache;
 pub use event_bus::memory::MemoryEventBus;
 pub use index::flat::FlatVectorIndex;
+#[cfg(feature = "tantivy")]
+pub use index::keyword::TantivyKeywordIndex;
 #[cfg(feature = "postgres")]
 pub use index::pgvector::PgVectorIndex;
 pub use rate_limit::memory::MemoryRateLimiter;

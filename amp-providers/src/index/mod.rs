@@ -5,10 +5,14 @@
 //! the scale-out beyond that: pgvector in PostgreSQL, shared by several server processes.
 
 pub mod flat;
+#[cfg(feature = "tantivy")]
+pub mod keyword;
 #[cfg(feature = "postgres")]
 pub mod pgvector;
 
 pub use flat::FlatVectorIndex;
+#[cfg(feature = "tantivy")]
+pub use keyword::TantivyKeywordIndex;
 #[cfg(feature = "postgres")]
 pub use pgvector::PgVectorIndex;
 
