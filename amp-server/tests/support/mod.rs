@@ -37,6 +37,11 @@ pub async fn test_app_with(adjust: impl FnOnce(&mut AmpConfig)) -> TestApp {
 
 /// Server state on the test defaults with its data in `dir`, after `adjust`.
 pub async fn state_in(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)) -> AppState {
+    AppState::open(test_config(dir, adjust)).await.expect("the test configuration builds")
+}
+
+/// The test defaults with data in `dir`, after `adjust`.
+fn test_config(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)) -> AmpConfig {
     let mut config = AmpConfig { data_dir: dir.to_owned(), ..AmpConfig::default() };
     config.server.shutdown_grace_secs = 1;
     config.auth.jwt_secret = Some(amp_core::Secret::new("server-test-signing-key-0123456789"));
@@ -49,7 +54,7 @@ pub async fn state_in(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)
         config.model_dir = models.into();
     }
     adjust(&mut config);
-    AppState::open(config).await.expect("the test configuration builds")
+    config
 }
 
 /// A server whose registration is closed, with accounts for `emails` (password "correct
@@ -72,11 +77,23 @@ pub async fn closed_app_with_accounts(
             assert!(state.stores().users.mark_email_verified(id, email).await.expect("the store answers"));
         }
     }
-    let state = state_in(dir.path(), |c| {
+    let config = test_config(dir.path(), |c| {
         c.auth.registration = amp_core::config::RegistrationMode::Closed;
         adjust(c);
-    })
-    .await;
+    });
+    // The first server's background work lets go of its vector index file shortly after
+    // it is dropped; until then the second one finds the file still open.
+    let mut attempts = 0;
+    let state = loop {
+        match AppState::open(config.clone()).await {
+            Ok(state) => break state,
+            Err(e) if attempts < 50 && e.to_string().contains("already open") => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the test configuration builds: {e:?}"),
+        }
+    };
     let app = router_of(state.clone());
     let mut tokens = Vec::new();
     for email in emails {
