@@ -24,11 +24,7 @@ impl SessionAgent {
         let Some(verifier) = &self.oidc else {
             return Err(Error::invalid_input("single sign-on is not configured"));
         };
-        if let Some(addr) = &device.client_addr {
-            let window = Duration::from_secs(self.config.login_window_secs);
-            let per_addr = RateLimit { limit: self.config.login_attempts_per_address, window };
-            self.throttle(&format!("login:addr:{addr}"), per_addr).await?;
-        }
+        self.throttle_address(device.client_addr.as_deref()).await?;
         let token = match verifier.verify(id_token).await {
             Ok(token) => token,
             Err(err) => {
@@ -40,6 +36,17 @@ impl SessionAgent {
         };
         let link_allowed = self.config.oidc.as_ref().is_some_and(|o| o.link_verified_emails);
         self.external_sign_in(&token, link_allowed, "sso", device).await
+    }
+
+    /// Counts a single sign-on attempt (OpenID Connect or SAML) against the client
+    /// address's sign-in limit.
+    pub(crate) async fn throttle_address(&self, client_addr: Option<&str>) -> Result<()> {
+        if let Some(addr) = client_addr {
+            let window = Duration::from_secs(self.config.login_window_secs);
+            let per_addr = RateLimit { limit: self.config.login_attempts_per_address, window };
+            self.throttle(&format!("login:addr:{addr}"), per_addr).await?;
+        }
+        Ok(())
     }
 
     /// Opens a session for the person a provider vouched for (an ID token or a SAML

@@ -95,13 +95,4 @@ impl SessionAgent {
         // inside the account would need the browser bound to the request.
         self.external_sign_in(&checked.identity, false, "saml", device).await
     }
-
-    async fn throttle_address(&self, client_addr: Option<&str>) -> Result<()> {
-        if let Some(addr) = client_addr {
-            let window = Duration::from_secs(self.config.login_window_secs);
-            let per_addr = RateLimit { limit: self.config.login_attempts_per_address, window };
-            self.throttle(&format!("login:addr:{addr}"), per_addr).await?;
-        }
-        Ok(())
-    }
 }
