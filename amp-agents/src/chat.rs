@@ -75,6 +75,10 @@ pub struct ChatTurn {
     /// Answer length limit in tokens; else the agent's.
     #[serde(default)]
     pub max_tokens: Option<u32>,
+    /// How passages are found: `vector`, `keyword` or `hybrid`; else the deployment's
+    /// default (`context.retrieval.mode`, hybrid).
+    #[serde(default)]
+    pub retrieval: Option<amp_core::config::RetrievalMode>,
 }
 
 /// What a turn is answering with, known before the answer's first word is sent on.
@@ -172,6 +176,11 @@ impl Amp {
         router: Router,
     ) -> Self {
         Amp { session, conversations, agents, context, router, quotas: None }
+    }
+
+    /// The Context agent turns retrieve through.
+    pub fn context(&self) -> &Context {
+        &self.context
     }
 
     /// Counts every turn against the caller's quotas (requests per minute, streams open at
@@ -277,7 +286,7 @@ impl Amp {
         };
         let attached = (turn.files.as_deref(), turn.data_sources.as_deref());
         let scope = self.context.scope(principal, &conversation, agent.as_ref(), attached).await?;
-        let sources = self.context.retrieve(principal, &question, &scope).await?;
+        let sources = self.context.retrieve(principal, &question, &scope, turn.retrieval).await?;
 
         let mut request = ChatRequest::new(vec![ChatMessage::new(Role::User, question.clone())]);
         request.temperature = turn.temperature;

@@ -103,6 +103,10 @@ pub struct AgentSpec {
     /// Who may use it; sharing into a workspace needs the editor role there.
     #[serde(default = "private")]
     pub visibility: AgentVisibility,
+    /// How its turns find passages: `mode`, `vector_weight`, `keyword_weight` (0 to 100);
+    /// what is left out follows the deployment's `context.retrieval`.
+    #[serde(default)]
+    pub retrieval: amp_core::AgentRetrieval,
 }
 
 fn private() -> AgentVisibility {
@@ -151,6 +155,14 @@ impl AgentSpec {
         self.files = distinct_at_most("files", self.files, MAX_AGENT_FILES)?;
         self.workspaces = distinct_at_most("workspaces", self.workspaces, MAX_AGENT_WORKSPACES)?;
         self.data_sources = distinct_at_most("data_sources", self.data_sources, MAX_AGENT_DATA_SOURCES)?;
+        let weight = |w: Option<f32>| w.is_none_or(|w| (0.0..=100.0).contains(&w));
+        let r = self.retrieval;
+        if !weight(r.vector_weight) || !weight(r.keyword_weight) {
+            return Err(Error::invalid_input("retrieval: vector_weight and keyword_weight are 0 to 100"));
+        }
+        if r.vector_weight == Some(0.0) && r.keyword_weight == Some(0.0) {
+            return Err(Error::invalid_input("retrieval: vector_weight and keyword_weight cannot both be 0"));
+        }
         Ok(self)
     }
 }
@@ -205,6 +217,7 @@ impl AgentRegistry {
                 workspaces: Vec::new(),
                 data_sources: Vec::new(),
                 visibility: AgentVisibility::Private,
+                retrieval: amp_core::AgentRetrieval::default(),
                 created_at: now,
                 updated_at: now,
             },
@@ -348,6 +361,7 @@ fn apply(agent: AgentConfig, spec: AgentSpec) -> AgentConfig {
         workspaces: spec.workspaces,
         data_sources: spec.data_sources,
         visibility: spec.visibility,
+        retrieval: spec.retrieval,
         ..agent
     }
 }
@@ -369,6 +383,7 @@ mod tests {
             workspaces: Vec::new(),
             data_sources: Vec::new(),
             visibility: AgentVisibility::Private,
+            retrieval: amp_core::AgentRetrieval::default(),
         }
     }
 

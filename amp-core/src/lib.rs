@@ -63,8 +63,8 @@ pub use model::{
     Deployment, LoadBalanceStrategy, ModelRegistryConfig, ModelSpec, Provider, Tier, TokenizerKind,
 };
 pub use people::{
-    AccountStatus, AgentConfig, AgentVisibility, CredentialId, DeviceSession, Invitation, Membership,
-    Preferences, User, Workspace, WorkspaceRole,
+    AccountStatus, AgentConfig, AgentRetrieval, AgentVisibility, CredentialId, DeviceSession, Invitation,
+    Membership, Preferences, User, Workspace, WorkspaceRole,
 };
 pub use routing::{BreakerConfig, HealthCheckConfig, RetryConfig, RouterConfig};
 pub use secret::Secret;

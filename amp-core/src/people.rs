@@ -236,6 +236,33 @@ pub enum AgentVisibility {
     Workspace(WorkspaceId),
 }
 
+/// An agent's own retrieval settings, over the deployment's `context.retrieval`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRetrieval {
+    /// `vector`, `keyword` or `hybrid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::config::RetrievalMode>,
+    /// The vector retriever's weight in hybrid fusion (0 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector_weight: Option<f32>,
+    /// The keyword retriever's weight in hybrid fusion (0 to 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_weight: Option<f32>,
+}
+
+impl AgentRetrieval {
+    /// The deployment's settings with these over them.
+    pub fn over(&self, deployment: &crate::config::RetrievalConfig) -> crate::config::RetrievalConfig {
+        crate::config::RetrievalConfig {
+            mode: self.mode.unwrap_or(deployment.mode),
+            vector_weight: self.vector_weight.unwrap_or(deployment.vector_weight),
+            keyword_weight: self.keyword_weight.unwrap_or(deployment.keyword_weight),
+            ..deployment.clone()
+        }
+    }
+}
+
 /// A user-defined agent: instructions, model choice, sampling and readable sources.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfig {
@@ -265,6 +292,9 @@ pub struct AgentConfig {
     pub data_sources: Vec<DataSourceId>,
     /// Who may use it.
     pub visibility: AgentVisibility,
+    /// How its turns find passages; what it leaves unset follows the deployment.
+    #[serde(default)]
+    pub retrieval: AgentRetrieval,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.

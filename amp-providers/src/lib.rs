@@ -57,8 +57,12 @@ pub mod tokenize;
 pub use cache::memory::MemoryCache;
 pub use event_bus::memory::MemoryEventBus;
 pub use index::flat::FlatVectorIndex;
+#[cfg(feature = "hnsw")]
+pub use index::flat::hnsw::HnswVectorIndex;
 #[cfg(feature = "tantivy")]
 pub use index::keyword::TantivyKeywordIndex;
+#[cfg(feature = "postgres")]
+pub use index::pg_keyword::PgKeywordIndex;
 #[cfg(feature = "postgres")]
 pub use index::pgvector::PgVectorIndex;
 pub use rate_limit::memory::MemoryRateLimiter;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use amp_agents::context::Retriever;
 use amp_agents::storage::{Chunker, IngestWorkers, StorageBackends};
 use amp_agents::{
     AgentRegistry, Amp, Context, Conversations, DataSources, Files, Gateway, Router, SessionAgent, Storage,
@@ -159,9 +160,9 @@ async fn storage_backends(
     Ok((blobs, local, queue, extractor, scanner))
 }
 
-/// The Storage and Context agents on the embedded search backends: the local embedder
-/// (loaded on first use), its tokenizer for cutting passages, and an exact vector index
-/// persisted under the data dir.
+/// The Storage and Context agents on the configured search backends: the local embedder
+/// (loaded on first use), its tokenizer for cutting passages, the vector index and the
+/// keyword index (by default both persisted under the data dir).
 async fn search_agents(
     config: &AmpConfig,
     stores: &Stores,
@@ -181,6 +182,7 @@ async fn search_agents(
         }
     };
     let vectors = amp_providers::index::open_configured(config, embedder.dimension()).await?;
+    let keywords = amp_providers::index::open_configured_keywords(config).await?;
     let (blobs, local, queue, extractor, scanner) = storage_backends(config).await?;
     let backends = StorageBackends {
         blobs,
@@ -189,6 +191,7 @@ async fn search_agents(
         scanner,
         embedder: embedder.clone(),
         vectors: vectors.clone(),
+        keywords: keywords.clone(),
         chunker,
     };
     let mut storage = Storage::new(
@@ -202,14 +205,9 @@ async fn search_agents(
         // The bytes are on this node's disk: its jobs are its own, even on a shared queue.
         storage = storage.pin_jobs_to(&node_id_in(&config.data_dir)?);
     }
-    let context = Context::new(
-        stores.clone(),
-        session.clone(),
-        embedder,
-        vectors,
-        data_sources,
-        config.context.passages,
-    );
+    let retriever = Retriever::new(embedder, vectors, keywords, config.context.retrieval.clone());
+    let context =
+        Context::new(stores.clone(), session.clone(), retriever, data_sources, config.context.passages);
     Ok((storage, context, local))
 }
 
@@ -310,6 +308,13 @@ impl AppState {
             search_agents(&config, &stores, &session, data_sources.clone()).await?;
         let storage = storage.with_quotas(quotas.clone());
         let workers = Arc::new(IngestWorkers::spawn(&storage, config.storage.workers));
+        let backfill = storage.clone();
+        tokio::spawn(async move {
+            // Files made searchable before keyword search existed take part once written.
+            if let Err(err) = backfill.backfill_keywords().await {
+                tracing::error!(error = %err, "back-filling the keyword index failed; restart to try again");
+            }
+        });
         let amp = Amp::new(session.clone(), conversations.clone(), agents.clone(), context, router)
             .with_quotas(quotas.clone());
         Ok(AppState {

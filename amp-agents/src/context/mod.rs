@@ -15,24 +15,27 @@
 //! asker's private ones (an attached file from elsewhere is refused: share it into the
 //! workspace first) — and data-source records to those open to everyone (`*`).
 //!
-//! Only files in `Ready` are searched. Data-source records come from the DataSource agent,
-//! filtered by their access lists, after the file passages. Today file retrieval is by
-//! vector similarity; keyword search, ranking fusion and fitting to the model's token
-//! budget arrive with the rest of the Context agent.
+//! Only files in `Ready` are searched, by embedding similarity, keyword search or both
+//! fused (see [`retrieval`]; hybrid by default). Data-source records come from the
+//! DataSource agent, filtered by their access lists, after the file passages.
 
 mod prompt;
+pub mod retrieval;
+mod search;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
+use amp_core::config::{RetrievalConfig, RetrievalMode};
 use amp_core::conversation::Conversation;
 use amp_core::{
-    AgentConfig, ByteRange, ChunkId, DataSourceId, Embedder, FileId, FileMeta, FileStatus, PassageOrigin,
-    Result, SearchFilter, Stores, VectorIndex,
+    AgentConfig, AgentRetrieval, ByteRange, ChunkId, DataSourceId, FileId, FileMeta, FileStatus,
+    PassageOrigin, Result, SearchFilter, Stores, WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 
 pub use prompt::{fit_history, fit_sources, history, sources_prompt};
+pub use retrieval::{Ranks, Retriever};
+pub use search::{ContextSearchRequest, Found};
 
 use crate::data_sources::DataSources;
 use crate::files::Files;
@@ -58,9 +61,13 @@ pub struct Source {
     pub byte_range: ByteRange,
     /// The passage text.
     pub text: String,
-    /// Its similarity to the question (higher is closer); records keep their source's
-    /// order and score 0.
+    /// How well it answers the question (higher is better): the fused score in hybrid
+    /// retrieval, else cosine similarity or BM25; records keep their source's order and
+    /// score 0.
     pub score: f32,
+    /// Where it stood in each retriever's ranking.
+    #[serde(default)]
+    pub ranks: Ranks,
 }
 
 /// What a turn may read: files and data sources.
@@ -73,6 +80,8 @@ pub struct Scope {
     /// Whether the answer is shared with a workspace: then only data-source records open
     /// to everyone may be read, since every member reads the stored answer.
     pub shared: bool,
+    /// The turn's agent's retrieval settings.
+    pub retrieval: AgentRetrieval,
 }
 
 /// The Context agent. Cheap to clone.
@@ -81,26 +90,23 @@ pub struct Context {
     stores: Stores,
     session: SessionAgent,
     files: Files,
-    embedder: Arc<dyn Embedder>,
-    vectors: Arc<dyn VectorIndex>,
+    retriever: Retriever,
     data_sources: DataSources,
     passages: usize,
 }
 
 impl Context {
-    /// An agent searching `vectors` with queries embedded by `embedder` and reading
-    /// `data_sources`, giving the model at most `passages` file passages and `passages`
-    /// records per turn.
+    /// An agent finding file passages with `retriever` and reading `data_sources`, giving
+    /// the model at most `passages` file passages and `passages` records per turn.
     pub fn new(
         stores: Stores,
         session: SessionAgent,
-        embedder: Arc<dyn Embedder>,
-        vectors: Arc<dyn VectorIndex>,
+        retriever: Retriever,
         data_sources: DataSources,
         passages: usize,
     ) -> Self {
         let files = Files::new(stores.clone(), session.clone());
-        Context { stores, session, files, embedder, vectors, data_sources, passages }
+        Context { stores, session, files, retriever, data_sources, passages }
     }
 
     /// What a turn in `conversation` may read (see the module docs). `attached` is what the
@@ -112,6 +118,17 @@ impl Context {
         agent: Option<&AgentConfig>,
         attached: (Option<&[FileId]>, Option<&[DataSourceId]>),
     ) -> Result<Scope> {
+        self.scope_in(principal, conversation.workspace, agent, attached).await
+    }
+
+    /// What a turn in a conversation of `workspace` (or a personal one) may read.
+    async fn scope_in(
+        &self,
+        principal: &Principal,
+        workspace: Option<WorkspaceId>,
+        agent: Option<&AgentConfig>,
+        attached: (Option<&[FileId]>, Option<&[DataSourceId]>),
+    ) -> Result<Scope> {
         let mut files = Vec::new();
         let mut data_sources = Vec::new();
         let (attached_files, attached_sources) = attached;
@@ -119,7 +136,7 @@ impl Context {
             // Exactly what the turn named.
             for &id in attached_files.unwrap_or_default() {
                 let file = self.files.get(principal, id).await?;
-                if !fits_conversation(&file, conversation) {
+                if !fits_conversation(&file, workspace) {
                     return Err(amp_core::Error::invalid_input(format!(
                         "files: {id} is not in this workspace; every member reads a workspace chat's \
                          answers, so it reads only the workspace's files (share the file there first)"
@@ -154,31 +171,48 @@ impl Context {
                 }
             }
         } else {
-            let scope = self.session.retrieval_scope(principal, conversation.workspace).await?;
+            let scope = self.session.retrieval_scope(principal, workspace).await?;
             files = self.stores.files.list_files(&scope).await?;
         }
         let mut seen = HashSet::new();
         files.retain(|f| {
-            f.status == FileStatus::Ready && fits_conversation(f, conversation) && seen.insert(f.id)
+            f.status == FileStatus::Ready && fits_conversation(f, workspace) && seen.insert(f.id)
         });
         let mut seen = HashSet::new();
         data_sources.retain(|id| seen.insert(*id));
-        Ok(Scope { files, data_sources, shared: conversation.workspace.is_some() })
+        let retrieval = agent.map(|a| a.retrieval).unwrap_or_default();
+        Ok(Scope { files, data_sources, shared: workspace.is_some(), retrieval })
     }
 
-    /// The file passages closest to `question`, best first, then the data-source records
-    /// the caller may read, numbered from 1.
+    /// The file passages that best answer `question`, found by `mode` (else the scope's
+    /// agent's, else the deployment's), best first, then the data-source records the
+    /// caller may read, numbered from 1.
     pub async fn retrieve(
         &self,
         principal: &Principal,
         question: &str,
         scope: &Scope,
+        mode: Option<RetrievalMode>,
     ) -> Result<Vec<Source>> {
-        let mut sources = self.retrieve_files(question, &scope.files).await?;
-        let hits = self
-            .data_sources
-            .search(principal, &scope.data_sources, question, self.passages, scope.shared)
-            .await?;
+        self.retrieve_with(principal, question, scope, self.passages, mode).await
+    }
+
+    /// [`Context::retrieve`] with `limit` passages and records.
+    async fn retrieve_with(
+        &self,
+        principal: &Principal,
+        question: &str,
+        scope: &Scope,
+        limit: usize,
+        mode: Option<RetrievalMode>,
+    ) -> Result<Vec<Source>> {
+        let mut settings = scope.retrieval.over(self.retriever.settings());
+        if let Some(mode) = mode {
+            settings.mode = mode;
+        }
+        let mut sources = self.retrieve_files(question, &scope.files, limit, &settings).await?;
+        let hits =
+            self.data_sources.search(principal, &scope.data_sources, question, limit, scope.shared).await?;
         for hit in hits {
             // A record is one row of someone's database and may be any size; the model
             // gets its beginning, as it gets one passage of a file.
@@ -198,20 +232,26 @@ impl Context {
                 byte_range: ByteRange { start: 0, end: text.len() as u64 },
                 text,
                 score: 0.0,
+                ranks: Ranks::default(),
             });
         }
         Ok(sources)
     }
 
-    /// The passages of `files` closest to `question`. No files, no search (and no
-    /// embedding).
-    async fn retrieve_files(&self, question: &str, files: &[FileMeta]) -> Result<Vec<Source>> {
-        if files.is_empty() || self.passages == 0 {
+    /// The `limit` passages of `files` that best answer `question`, found as `settings`
+    /// say. No files, no search (and no embedding).
+    async fn retrieve_files(
+        &self,
+        question: &str,
+        files: &[FileMeta],
+        limit: usize,
+        settings: &RetrievalConfig,
+    ) -> Result<Vec<Source>> {
+        if files.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let query = self.embedder.embed(&[question.to_owned()]).await?.pop().unwrap_or_default();
         let filter = SearchFilter::of_files(files);
-        let hits = self.vectors.search(&query, &filter, self.passages).await?;
+        let hits = self.retriever.search(question, &filter, limit, settings).await?;
         let ids: Vec<ChunkId> = hits.iter().map(|h| h.chunk).collect();
         let mut chunks: HashMap<ChunkId, amp_core::Chunk> =
             self.stores.files.get_chunks(&ids).await?.into_iter().map(|c| (c.id, c)).collect();
@@ -221,14 +261,19 @@ impl Context {
             // A passage whose file was deleted after the search has no record: skip it.
             let Some(chunk) = chunks.remove(&hit.chunk) else { continue };
             sources.push(Source {
-                number: u32::try_from(sources.len() + 1).unwrap_or(u32::MAX),
+                number: 0,
                 origin: PassageOrigin::File { file: hit.file, chunk: chunk.id },
                 title: names.get(&hit.file).copied().unwrap_or_default().to_owned(),
                 page: chunk.page,
                 byte_range: chunk.byte_range,
                 text: chunk.text,
                 score: hit.score,
+                ranks: hit.ranks,
             });
+        }
+        let mut sources = Retriever::diversify(settings, sources, limit, |s| s.text.as_str());
+        for (i, source) in sources.iter_mut().enumerate() {
+            source.number = u32::try_from(i + 1).unwrap_or(u32::MAX);
         }
         Ok(sources)
     }
@@ -237,8 +282,8 @@ impl Context {
 /// Whether `file` may be read into `conversation`: anything the caller may open, outside a
 /// workspace; inside one, that workspace's files only, since every member of it reads the
 /// stored answer and its citations.
-fn fits_conversation(file: &FileMeta, conversation: &Conversation) -> bool {
-    match conversation.workspace {
+fn fits_conversation(file: &FileMeta, workspace: Option<WorkspaceId>) -> bool {
+    match workspace {
         None => true,
         Some(w) => file.workspace == Some(w),
     }

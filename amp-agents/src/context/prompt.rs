@@ -50,6 +50,7 @@ fn quoted(text: &str) -> String {
 ///     byte_range: ByteRange { start: 0, end: 24 },
 ///     text: "Refunds take 5 days.".into(),
 ///     score: 0.8,
+///     ranks: Default::default(),
 /// };
 /// let prompt = sources_prompt("Be brief.", &[source]).unwrap();
 /// assert!(prompt.content.starts_with("Be brief."));
@@ -144,6 +145,7 @@ pub fn fit_history(history: Vec<ChatMessage>, fixed: &[ChatMessage], budget: u64
 ///     byte_range: ByteRange { start: 0, end: 600 },
 ///     text: "x".repeat(600),
 ///     score: 0.5,
+///     ranks: Default::default(),
 /// };
 /// let question = [ChatMessage::user("What now?")];
 /// let (kept, system) = fit_sources("Be brief.", vec![source(1), source(2), source(3)], &question, 700);
@@ -185,6 +187,7 @@ mod tests {
             byte_range: ByteRange { start: 0, end: 10 },
             text: attack.into(),
             score: 0.9,
+            ranks: Default::default(),
         };
         let prompt = sources_prompt("", &[source]).unwrap().content;
         let open = prompt.find("<source id=\"1\"").unwrap();

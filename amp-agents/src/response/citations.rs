@@ -105,6 +105,7 @@ mod tests {
             byte_range: ByteRange { start: 0, end: text.len() as u64 },
             text: text.into(),
             score: 0.5,
+            ranks: Default::default(),
         }
     }
 

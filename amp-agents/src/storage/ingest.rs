@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use amp_core::audit::{AuditAction, NewAuditEvent};
 use amp_core::{
-    Chunk, Error, ErrorKind, FileId, FileMeta, FileStatus, Job, JobQueue, Result, ScanVerdict, VectorEntry,
-    Visibility,
+    Chunk, Error, ErrorKind, FileId, FileMeta, FileStatus, Job, JobQueue, KeywordEntry, Result, ScanVerdict,
+    VectorEntry, Visibility,
 };
 use bytes::Bytes;
 use serde_json::json;
@@ -217,6 +217,7 @@ impl Storage {
         lease.hold().await?;
         // A clean slate: whatever an earlier, interrupted run wrote goes first.
         self.vectors.delete_file(id).await?;
+        self.keywords.delete_file(id).await?;
         self.stores.files.delete_chunks(id).await?;
         self.blobs
             .put(&self.processed_key(&file, "text.txt")?, Bytes::from(text), Some("text/plain"))
@@ -227,10 +228,22 @@ impl Storage {
         clock.next("indexing");
         self.set_status(&mut file, FileStatus::Indexing).await?;
         lease.hold().await?;
+        let visibility = Visibility { owner: file.owner, workspace: file.workspace };
+        let entries: Vec<KeywordEntry> = chunks
+            .iter()
+            .map(|c| KeywordEntry { chunk: c.id, file: id, visibility, text: c.text.clone() })
+            .collect();
         if let Err(err) = self.stores.files.insert_chunks(chunks).await {
             // Deleted under us: its vectors must not outlive it.
             self.vectors.delete_file(id).await?;
             return Err(err);
+        }
+        self.keywords.upsert(entries).await?;
+        if self.stores.files.get_file(id).await?.is_none() {
+            // Deleted while its passages were indexed: they must not outlive it.
+            self.vectors.delete_file(id).await?;
+            self.keywords.delete_file(id).await?;
+            return Err(Error::conflict(format!("file {id} was deleted while it was processed")));
         }
         lease.hold().await?;
         self.set_status(&mut file, FileStatus::Ready).await?;

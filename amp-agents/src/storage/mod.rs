@@ -8,11 +8,15 @@
 //! `workspaces/{workspace}/files/{file}`), and queued as a durable job. Workers
 //! ([`IngestWorkers`]) run each file through `scanning → extracting → chunking → embedding
 //! → indexing → ready` (see `ingest`), and survive crashes: a job held by a dead process
-//! is taken over when its lease runs out, and every write is idempotent.
+//! is taken over when its lease runs out, and every write is idempotent. A file is `ready`
+//! once both the vector index and the keyword index hold every passage of it; files made
+//! searchable before the keyword index existed are written to it by
+//! [`Storage::backfill_keywords`].
 //!
 //! The same bytes uploaded twice by one owner into the same place are stored once: the
 //! second upload answers with the existing file.
 
+mod backfill;
 mod chunker;
 mod ingest;
 mod search;
@@ -30,8 +34,8 @@ use amp_core::audit::{AuditAction, NewAuditEvent};
 use amp_core::config::{ScannerUnavailable, StorageConfig};
 use amp_core::{
     BlobKey, BlobStore, ByteStream, Embedder, Error, Extractor, FileId, FileMeta, FileStatus, Job, JobQueue,
-    NewJob, PresignedRequest, Result, Scanner, SessionId, Stores, UploadConstraints, UserId, VectorIndex,
-    WorkspaceId, WorkspaceRole,
+    KeywordIndex, NewJob, PresignedRequest, Result, Scanner, SessionId, Stores, UploadConstraints, UserId,
+    VectorIndex, WorkspaceId, WorkspaceRole,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -79,6 +83,8 @@ pub struct StorageBackends {
     pub embedder: Arc<dyn Embedder>,
     /// Where vectors are searched.
     pub vectors: Arc<dyn VectorIndex>,
+    /// Where passage text is searched by keyword.
+    pub keywords: Arc<dyn KeywordIndex>,
     /// How text is cut into passages.
     pub chunker: Chunker,
 }
@@ -111,6 +117,7 @@ pub struct Storage {
     scanner: Option<Arc<dyn Scanner>>,
     embedder: Arc<dyn Embedder>,
     vectors: Arc<dyn VectorIndex>,
+    keywords: Arc<dyn KeywordIndex>,
     chunker: Chunker,
     settings: Arc<Settings>,
     /// Wakes an idle worker of this process when a job is queued here.
@@ -178,7 +185,8 @@ impl Storage {
         config: &StorageConfig,
         spool: PathBuf,
     ) -> Result<Self> {
-        let StorageBackends { blobs, queue, extractor, scanner, embedder, vectors, chunker } = backends;
+        let StorageBackends { blobs, queue, extractor, scanner, embedder, vectors, keywords, chunker } =
+            backends;
         if embedder.dimension() != vectors.dimension() {
             return Err(Error::invalid_input(format!(
                 "the embedder makes {}-dimensional vectors but the vector index holds {}",
@@ -223,6 +231,7 @@ impl Storage {
             scanner,
             embedder,
             vectors,
+            keywords,
             chunker,
             settings: Arc::new(settings),
             wake: Arc::new(Notify::new()),
@@ -601,6 +610,7 @@ impl Storage {
     /// points to.
     async fn remove(&self, file: &FileMeta) -> Result<()> {
         self.vectors.delete_file(file.id).await?;
+        self.keywords.delete_file(file.id).await?;
         self.stores.files.delete_chunks(file.id).await?;
         self.blobs.delete_prefix(&self.processed_prefix(file)).await?;
         if let Some(key) = &file.blob_key {

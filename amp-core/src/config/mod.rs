@@ -139,12 +139,107 @@ impl Default for AmpConfig {
 #[serde(rename_all = "snake_case")]
 pub enum VectorIndexKind {
     /// pgvector when `database.url` is PostgreSQL (so every server process on that
-    /// database searches the same vectors), else `flat`.
+    /// database searches the same vectors), else `hnsw`.
     Auto,
-    /// An exact index in one file under the data dir, for one process.
+    /// An exact index in one file under the data dir, for one process: every search
+    /// reads every vector it may match.
     Flat,
+    /// The flat index's file plus an HNSW graph beside it, for one process: searches that
+    /// may match 20,000 passages or more go through the graph, smaller ones are exact.
+    Hnsw,
     /// pgvector in the PostgreSQL of `database.url` (the extension must be installed).
     Pgvector,
+}
+
+/// Where passage text is indexed for keyword search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeywordIndexKind {
+    /// PostgreSQL full-text search when `database.url` is PostgreSQL (shared by every
+    /// server process on that database), else `tantivy`.
+    Auto,
+    /// tantivy (BM25) in `keywords/` under the data dir, for one process.
+    Tantivy,
+    /// Full-text search in the PostgreSQL of `database.url`.
+    Postgres,
+}
+
+/// Which retrievers find a turn's passages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrievalMode {
+    /// Embedding similarity alone.
+    Vector,
+    /// Keyword search (BM25) alone.
+    Keyword,
+    /// Both, their rankings fused.
+    #[default]
+    Hybrid,
+}
+
+/// How passages are found and ranked (`[context.retrieval]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrievalConfig {
+    /// The retrievers used when a request names none. Default `hybrid`.
+    pub mode: RetrievalMode,
+    /// Reciprocal rank fusion's constant: a passage at rank `r` of a retriever adds
+    /// `weight / (rrf_k + r)`. Larger values flatten the difference between ranks.
+    /// Default 60.
+    pub rrf_k: f32,
+    /// The vector retriever's weight in the fusion. Default 1.
+    pub vector_weight: f32,
+    /// The keyword retriever's weight in the fusion. Default 1.
+    pub keyword_weight: f32,
+    /// Passages each retriever proposes for the fusion (at least the number asked for).
+    /// Default 100, at most 1,000.
+    pub candidates: usize,
+    /// Maximal marginal relevance: when set (0 to 1), results are re-ranked by
+    /// `λ · relevance − (1 − λ) · similarity to a passage already chosen` (word overlap),
+    /// which keeps near-identical passages from filling the results. Default off.
+    pub mmr_lambda: Option<f32>,
+}
+
+impl Default for RetrievalConfig {
+    fn default() -> Self {
+        RetrievalConfig {
+            mode: RetrievalMode::Hybrid,
+            rrf_k: 60.0,
+            vector_weight: 1.0,
+            keyword_weight: 1.0,
+            candidates: 100,
+            mmr_lambda: None,
+        }
+    }
+}
+
+impl RetrievalConfig {
+    /// Checks the values, naming the key under `prefix` (`context.retrieval`).
+    pub fn validate(&self, prefix: &str) -> Result<()> {
+        let weight = |w: f32| w.is_finite() && (0.0..=100.0).contains(&w);
+        if !self.rrf_k.is_finite() || !(0.0..=10_000.0).contains(&self.rrf_k) {
+            return Err(Error::invalid_input(format!("config: {prefix}.rrf_k: 0 to 10000")));
+        }
+        if !weight(self.vector_weight) || !weight(self.keyword_weight) {
+            return Err(Error::invalid_input(format!(
+                "config: {prefix}.vector_weight and keyword_weight: 0 to 100"
+            )));
+        }
+        if self.vector_weight == 0.0 && self.keyword_weight == 0.0 {
+            return Err(Error::invalid_input(format!(
+                "config: {prefix}: vector_weight and keyword_weight cannot both be 0"
+            )));
+        }
+        if !(1..=1_000).contains(&self.candidates) {
+            return Err(Error::invalid_input(format!("config: {prefix}.candidates: 1 to 1000")));
+        }
+        if let Some(l) = self.mmr_lambda
+            && !(l.is_finite() && (0.0..=1.0).contains(&l))
+        {
+            return Err(Error::invalid_input(format!("config: {prefix}.mmr_lambda: 0 to 1")));
+        }
+        Ok(())
+    }
 }
 
 /// How much one person — and, separately, each of their API keys — may use. Each limit
@@ -179,17 +274,19 @@ impl Default for QuotaConfig {
 }
 
 /// What a chat turn reads besides the question.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ContextConfig {
     /// Passages retrieved per turn and given to the model as numbered sources; 0 turns
     /// retrieval off. Default 5, at most 50.
     pub passages: usize,
+    /// How they are found and ranked.
+    pub retrieval: RetrievalConfig,
 }
 
 impl Default for ContextConfig {
     fn default() -> Self {
-        ContextConfig { passages: 5 }
+        ContextConfig { passages: 5, retrieval: RetrievalConfig::default() }
     }
 }
 
@@ -417,6 +514,7 @@ impl AmpConfig {
         if self.context.passages > 50 {
             return Err(Error::invalid_input("config: context.passages: at most 50"));
         }
+        self.context.retrieval.validate("context.retrieval")?;
         if let Some(secret) = &self.auth.jwt_secret
             && secret.expose().len() < 32
         {

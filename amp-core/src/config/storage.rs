@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::VectorIndexKind;
+use super::{KeywordIndexKind, VectorIndexKind};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -14,6 +14,8 @@ pub struct StorageConfig {
     pub max_file_bytes: u64,
     /// Where passage vectors live. Default [`VectorIndexKind::Auto`].
     pub vector_index: VectorIndexKind,
+    /// Where passage text is indexed for keyword search. Default [`KeywordIndexKind::Auto`].
+    pub keyword_index: KeywordIndexKind,
     /// Media types accepted; empty (the default) means every type the extractor reads.
     pub allowed_media_types: Vec<String>,
     /// Files processed in parallel by this process. Default 2.
@@ -45,6 +47,7 @@ impl Default for StorageConfig {
         StorageConfig {
             max_file_bytes: 25 * 1024 * 1024,
             vector_index: VectorIndexKind::Auto,
+            keyword_index: KeywordIndexKind::Auto,
             allowed_media_types: Vec::new(),
             workers: 2,
             embed_threads: 0,

@@ -43,6 +43,10 @@ pub trait FileStore: Send + Sync {
     /// after a crash.
     async fn list_unfinished(&self, updated_before: DateTime<Utc>, limit: usize) -> Result<Vec<FileMeta>>;
 
+    /// Up to `limit` `Ready` files, of anyone, with ids greater than `after`, in id order:
+    /// pages over every searchable file (a back-fill of a new index walks them).
+    async fn list_ready(&self, after: Option<FileId>, limit: usize) -> Result<Vec<FileMeta>>;
+
     /// Deletes every chunk of a file, keeping the file (re-processing starts clean).
     async fn delete_chunks(&self, file: FileId) -> Result<()>;
 

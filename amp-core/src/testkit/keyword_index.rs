@@ -88,6 +88,13 @@ pub async fn run(index: Arc<dyn KeywordIndex>) {
     let hits = index.search("rewritten", &SearchFilter::owner(me).with_files(vec![f1]), 10).await.unwrap();
     assert_eq!(hits.len(), 1, "[keyword_index] upsert must not duplicate the chunk");
 
+    let never = FileId::new();
+    assert_eq!(
+        index.missing_files(&[f1, never, f2, f_other]).await.unwrap(),
+        vec![never],
+        "[keyword_index] missing_files must name exactly the files without entries"
+    );
+    assert!(index.missing_files(&[]).await.unwrap().is_empty(), "[keyword_index] no files, none missing");
     assert_eq!(
         index.delete_file(f2).await.unwrap(),
         1,
@@ -98,6 +105,28 @@ pub async fn run(index: Arc<dyn KeywordIndex>) {
         "[keyword_index] a deleted file's entries must be gone"
     );
     assert_eq!(index.delete_file(f2).await.unwrap(), 0, "[keyword_index] deleting twice removes nothing");
+    assert_eq!(
+        index.missing_files(&[f1, f2]).await.unwrap(),
+        vec![f2],
+        "[keyword_index] a deleted file's entries must be missing"
+    );
+
+    // Words are matched by their stem and case, and common words alone match nothing.
+    let plural = ChunkId::new();
+    index
+        .upsert(vec![entry(plural, f1, me, None, "The engines were running when we measured them")])
+        .await
+        .unwrap();
+    for query in ["ENGINE", "measuring runs"] {
+        let hits = index.search(query, &SearchFilter::owner(me), 5).await.unwrap();
+        assert_eq!(
+            hits.iter().map(|h| h.chunk).collect::<Vec<_>>(),
+            vec![plural],
+            "[keyword_index] {query:?} must match other forms and cases of its words"
+        );
+    }
+    let common = index.search("the of was", &SearchFilter::owner(me).with_files(vec![f1]), 5).await.unwrap();
+    assert!(common.is_empty(), "[keyword_index] stop words alone must match nothing, got {common:?}");
 }
 
 /// Checks that entries survive closing and reopening the index.

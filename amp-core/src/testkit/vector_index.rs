@@ -142,6 +142,65 @@ async fn concurrent_upserts(index: Arc<dyn VectorIndex>, dim: usize) {
             .unwrap();
         assert_eq!(hits.len(), 10, "[vector_index] every concurrent upsert must be searchable");
     }
+    filtered_recall(&*index, dim).await;
+}
+
+/// A fixed pseudo-random unit vector per `seed`, leaning towards axis 0 by `lean`.
+fn scattered(dim: usize, seed: u64, lean: f32) -> Vec<f32> {
+    let mut z = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v: Vec<f32> = (0..dim)
+        .map(|_| {
+            z ^= z << 13;
+            z ^= z >> 7;
+            z ^= z << 17;
+            (z % 2_001) as f32 / 1_000.0 - 1.0
+        })
+        .collect();
+    v[0] += lean * (dim as f32).sqrt();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / norm).collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Filtered recall: a person's few entries sit behind two thousand closer ones they may
+/// not read, and behind their own other files; the search must still return their true
+/// ten nearest, in order, for their whole scope and for a two-file scope.
+async fn filtered_recall(index: &dyn VectorIndex, dim: usize) {
+    let (me, crowd) = (UserId::new(), UserId::new());
+    let query = scattered(dim, 1, 1.0);
+    let crowd_file = FileId::new();
+    let crowded: Vec<VectorEntry> = (0..2_000)
+        .map(|i| entry(ChunkId::new(), crowd_file, crowd, None, scattered(dim, 10 + i, 1.0)))
+        .collect();
+    index.upsert(crowded).await.unwrap();
+    let files: Vec<FileId> = (0..6).map(|_| FileId::new()).collect();
+    let mine: Vec<VectorEntry> = (0..60)
+        .map(|i| entry(ChunkId::new(), files[i as usize % 6], me, None, scattered(dim, 5_000 + i, 0.2)))
+        .collect();
+    index.upsert(mine.clone()).await.unwrap();
+    let truth = |scope: &[FileId]| {
+        let mut ranked: Vec<&VectorEntry> = mine.iter().filter(|e| scope.contains(&e.file)).collect();
+        ranked.sort_by(|a, b| cosine(&b.vector, &query).total_cmp(&cosine(&a.vector, &query)));
+        ranked.iter().take(10).map(|e| e.chunk).collect::<Vec<_>>()
+    };
+    for (filter, scope) in [
+        (SearchFilter::owner(me), files.clone()),
+        (SearchFilter::owner(me).with_files(files[..2].to_vec()), files[..2].to_vec()),
+    ] {
+        let hits = index.search(&query, &filter, 10).await.unwrap();
+        assert_eq!(
+            hits.iter().map(|h| h.chunk).collect::<Vec<_>>(),
+            truth(&scope),
+            "[vector_index] a restrictive filter must still return the true nearest readable entries"
+        );
+    }
+    index.delete_file(crowd_file).await.unwrap();
+    for file in files {
+        index.delete_file(file).await.unwrap();
+    }
 }
 
 /// Checks that entries survive closing and reopening the index.

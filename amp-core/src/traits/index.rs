@@ -59,7 +59,7 @@ pub struct KeywordEntry {
 /// Promises, checked by the conformance kit: only entries containing a query term are
 /// returned, best first; the filter is always applied; upserting a chunk id replaces its
 /// text; deleting a file removes its entries; a query with no searchable terms returns
-/// nothing rather than an error.
+/// nothing rather than an error; `missing_files` names exactly the files without entries.
 #[async_trait]
 pub trait KeywordIndex: Send + Sync {
     /// Inserts or replaces entries.
@@ -70,4 +70,8 @@ pub trait KeywordIndex: Send + Sync {
 
     /// Removes every entry of a file; returns how many were removed.
     async fn delete_file(&self, file: FileId) -> Result<u64>;
+
+    /// Those of `files` that have no entry here, in their order: what a back-fill must
+    /// still write.
+    async fn missing_files(&self, files: &[FileId]) -> Result<Vec<FileId>>;
 }

@@ -1,7 +1,10 @@
 //! [`KeywordIndex`] on tantivy: BM25 over passages, persisted in a directory.
 //!
 //! Each passage is one document: its chunk, file, owner and workspace as untokenized
-//! terms, its text analysed by tantivy's default tokenizer (lower-cased words). The access
+//! terms, its text analysed as English: words lower-cased, a short list of stop words
+//! (Lucene's 33) dropped, and each word cut to its Snowball stem, so "engines" matches
+//! "engine" and "measured" matches "measuring". Scores are tantivy's BM25 (k1 1.2,
+//! b 0.75). The access
 //! filter is part of the query itself (a passage must match a query term *and* one of the
 //! readable owners or workspaces *and*, when given, one of the files), so the `limit` best
 //! hits are always the best readable ones, however few those are.
@@ -16,14 +19,36 @@ use amp_core::{ChunkId, Error, FileId, KeywordEntry, KeywordIndex, Result, Searc
 use async_trait::async_trait;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TEXT, Value};
-use tantivy::tokenizer::TokenStream;
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    TokenStream,
+};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 /// Memory the writer may use before it flushes a segment.
 const WRITER_MEMORY: usize = 50_000_000;
 /// Query terms used at most; a longer query is cut (its first terms count).
 const MAX_QUERY_TERMS: usize = 64;
+/// The analyzer passage text and queries go through.
+const ANALYZER: &str = "amp_english";
+/// Lucene's English stop words: short, so only words that carry no meaning are dropped.
+const STOP_WORDS: [&str; 33] = [
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no",
+    "not", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to",
+    "was", "will", "with",
+];
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(StopWordFilter::remove(STOP_WORDS.map(str::to_owned)))
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
 
 #[derive(Clone, Copy)]
 struct Fields {
@@ -41,7 +66,14 @@ fn schema() -> (Schema, Fields) {
         file: builder.add_text_field("file", STRING | STORED),
         owner: builder.add_text_field("owner", STRING),
         workspace: builder.add_text_field("workspace", STRING),
-        text: builder.add_text_field("text", TEXT),
+        text: builder.add_text_field(
+            "text",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqs),
+            ),
+        ),
     };
     (builder.build(), fields)
 }
@@ -88,7 +120,15 @@ impl TantivyKeywordIndex {
     }
 
     fn over(index: Index, fields: Fields) -> Result<Self> {
-        let writer = index.writer(WRITER_MEMORY).map_err(failed("open a writer"))?;
+        index.tokenizers().register(ANALYZER, analyzer());
+        let writer = index.writer(WRITER_MEMORY).map_err(|e| match e {
+            tantivy::TantivyError::LockFailure(tantivy::directory::error::LockError::LockBusy, _) => {
+                Error::unavailable(
+                    "the keyword index is already open in another process (one AMP process per data dir)",
+                )
+            }
+            e => failed("open a writer")(e),
+        })?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -229,6 +269,23 @@ impl KeywordIndex for TantivyKeywordIndex {
     async fn search(&self, query: &str, filter: &SearchFilter, limit: usize) -> Result<Vec<SearchHit>> {
         let (query, filter) = (query.to_owned(), filter.clone());
         self.blocking(move |inner| inner.search(&query, &filter, limit)).await
+    }
+
+    async fn missing_files(&self, files: &[FileId]) -> Result<Vec<FileId>> {
+        let files = files.to_vec();
+        self.blocking(move |inner| {
+            let searcher = inner.reader.searcher();
+            let mut missing = Vec::new();
+            for file in files {
+                let term = Term::from_field_text(inner.fields.file, &file.to_string());
+                let query = TermQuery::new(term, IndexRecordOption::Basic);
+                if searcher.search(&query, &Count).map_err(failed("count"))? == 0 {
+                    missing.push(file);
+                }
+            }
+            Ok(missing)
+        })
+        .await
     }
 
     async fn delete_file(&self, file: FileId) -> Result<u64> {

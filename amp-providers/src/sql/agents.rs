@@ -9,7 +9,7 @@ macro_rules! impl_agent_store {
                 sqlx::query(
                     "INSERT INTO agents (id, owner_id, name, description, instructions, model, fallbacks, \
                      temperature, max_tokens, files, workspaces, data_sources, visible_workspace, created_at, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     updated_at, retrieval) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(a.id.as_uuid())
                 .bind(a.owner.as_uuid())
@@ -26,6 +26,7 @@ macro_rules! impl_agent_store {
                 .bind($crate::sql::visible_workspace(&a.visibility))
                 .bind(rows::ms(a.created_at))
                 .bind(rows::ms(a.updated_at))
+                .bind(sqlx::types::Json(&a.retrieval))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| error::db_error(e, &format!("agent {} already exists", a.id), &format!("user {}", a.owner)))?;
@@ -35,7 +36,7 @@ macro_rules! impl_agent_store {
             async fn get_agent(&self, id: amp_core::AgentId) -> amp_core::Result<Option<amp_core::AgentConfig>> {
                 let row: Option<rows::AgentRow> = sqlx::query_as(
                     "SELECT id, owner_id, name, description, instructions, model, fallbacks, temperature, \
-                     max_tokens, files, workspaces, data_sources, visible_workspace, created_at, updated_at \
+                     max_tokens, files, workspaces, data_sources, visible_workspace, created_at, updated_at, retrieval \
                      FROM agents WHERE id = $1",
                 )
                 .bind(id.as_uuid())
@@ -49,7 +50,7 @@ macro_rules! impl_agent_store {
                 let done = sqlx::query(
                     "UPDATE agents SET name = $2, description = $3, instructions = $4, model = $5, fallbacks = $6, \
                      temperature = $7, max_tokens = $8, files = $9, workspaces = $10, data_sources = $11, \
-                     visible_workspace = $12, updated_at = $13 WHERE id = $1",
+                     visible_workspace = $12, updated_at = $13, retrieval = $14 WHERE id = $1",
                 )
                 .bind(a.id.as_uuid())
                 .bind(&a.name)
@@ -64,6 +65,7 @@ macro_rules! impl_agent_store {
                 .bind(sqlx::types::Json(&a.data_sources))
                 .bind($crate::sql::visible_workspace(&a.visibility))
                 .bind(rows::ms(a.updated_at))
+                .bind(sqlx::types::Json(&a.retrieval))
                 .execute(&self.pool)
                 .await
                 .map_err(error::internal)?;
@@ -89,7 +91,7 @@ macro_rules! impl_agent_store {
             ) -> amp_core::Result<Vec<amp_core::AgentConfig>> {
                 let mut sql = String::from(
                     "SELECT id, owner_id, name, description, instructions, model, fallbacks, temperature, \
-                     max_tokens, files, workspaces, data_sources, visible_workspace, created_at, updated_at \
+                     max_tokens, files, workspaces, data_sources, visible_workspace, created_at, updated_at, retrieval \
                      FROM agents WHERE owner_id = $1",
                 );
                 if !workspaces.is_empty() {

@@ -184,6 +184,25 @@ macro_rules! impl_file_store {
                 rows.into_iter().map(rows::file).collect()
             }
 
+            async fn list_ready(
+                &self,
+                after: Option<amp_core::FileId>,
+                limit: usize,
+            ) -> amp_core::Result<Vec<amp_core::FileMeta>> {
+                let rows: Vec<rows::FileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM files WHERE (status ->> 'state') = 'ready' AND id > $1 \
+                     ORDER BY id LIMIT $2",
+                    rows::FILE_COLUMNS
+                )))
+                // The nil id sorts before every other.
+                .bind(after.map_or(uuid::Uuid::nil(), |id| id.as_uuid()))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(error::internal)?;
+                rows.into_iter().map(rows::file).collect()
+            }
+
             async fn delete_chunks(&self, file: amp_core::FileId) -> amp_core::Result<()> {
                 sqlx::query("DELETE FROM chunks WHERE file_id = $1")
                     .bind(file.as_uuid())

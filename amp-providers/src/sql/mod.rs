@@ -258,6 +258,11 @@ impl PostgresStores {
     pub fn stores(self: Arc<Self>) -> Stores {
         bundle(self)
     }
+
+    /// The connection pool, for backends that live in the same database (keyword search).
+    pub fn pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
 }
 
 macro_rules! impl_all_stores {

@@ -275,6 +275,7 @@ pub(crate) type AgentRow = (
     Option<Uuid>,
     i64,
     i64,
+    Json<amp_core::AgentRetrieval>,
 );
 
 pub(crate) fn agent(row: AgentRow) -> Result<AgentConfig> {
@@ -294,6 +295,7 @@ pub(crate) fn agent(row: AgentRow) -> Result<AgentConfig> {
         vis,
         c,
         u,
+        Json(retrieval),
     ) = row;
     Ok(AgentConfig {
         id: AgentId::from_uuid(id),
@@ -312,6 +314,7 @@ pub(crate) fn agent(row: AgentRow) -> Result<AgentConfig> {
             Some(w) => AgentVisibility::Workspace(WorkspaceId::from_uuid(w)),
             None => AgentVisibility::Private,
         },
+        retrieval,
         created_at: time(c)?,
         updated_at: time(u)?,
     })

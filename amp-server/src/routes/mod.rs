@@ -4,6 +4,7 @@ mod admin;
 mod agents;
 mod auth;
 mod chat;
+mod context;
 mod conversations;
 mod data_sources;
 mod fallback;
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/agents/storage/jobs", get(storage::jobs))
         .route("/agents/storage/process", post(storage::process))
         .route("/agents/storage/search", post(storage::search))
+        .route("/agents/context/search", post(context::search))
         .route("/datasources", get(data_sources::list))
         .route("/chat/send", post(chat::send))
         .route("/chat/stream", post(chat::stream))

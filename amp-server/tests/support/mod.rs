@@ -81,19 +81,7 @@ pub async fn closed_app_with_accounts(
         c.auth.registration = amp_core::config::RegistrationMode::Closed;
         adjust(c);
     });
-    // The first server's background work lets go of its vector index file shortly after
-    // it is dropped; until then the second one finds the file still open.
-    let mut attempts = 0;
-    let state = loop {
-        match AppState::open(config.clone()).await {
-            Ok(state) => break state,
-            Err(e) if attempts < 50 && e.to_string().contains("already open") => {
-                attempts += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("the test configuration builds: {e:?}"),
-        }
-    };
+    let state = reopen(config).await;
     let app = router_of(state.clone());
     let mut tokens = Vec::new();
     for email in emails {
@@ -102,6 +90,28 @@ pub async fn closed_app_with_accounts(
         tokens.push(login.body["access_token"].as_str().expect("an access token").to_owned());
     }
     (TestApp { state, _data_dir: dir }, tokens)
+}
+
+/// Opens a server on a data dir an earlier server in this process used. That server's
+/// background work lets go of its index files shortly after it is dropped; until then
+/// this one finds them still open, and waits.
+pub async fn reopen(config: AmpConfig) -> AppState {
+    let mut attempts = 0;
+    loop {
+        match AppState::open(config.clone()).await {
+            Ok(state) => return state,
+            Err(e) if attempts < 50 && e.to_string().contains("already open") => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the test configuration builds: {e:?}"),
+        }
+    }
+}
+
+/// [`reopen`] with the test defaults and data in `dir`, after `adjust`.
+pub async fn reopen_in(dir: &std::path::Path, adjust: impl FnOnce(&mut AmpConfig)) -> AppState {
+    reopen(test_config(dir, adjust)).await
 }
 
 fn router_of(state: AppState) -> Router {

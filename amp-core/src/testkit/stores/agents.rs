@@ -21,6 +21,11 @@ fn agent(owner: UserId, name: &str, visibility: AgentVisibility) -> AgentConfig 
         workspaces: vec![WorkspaceId::new()],
         data_sources: vec![DataSourceId::new()],
         visibility,
+        retrieval: crate::people::AgentRetrieval {
+            mode: Some(crate::config::RetrievalMode::Keyword),
+            vector_weight: None,
+            keyword_weight: Some(2.5),
+        },
         created_at: now,
         updated_at: now,
     }

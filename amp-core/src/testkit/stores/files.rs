@@ -162,6 +162,26 @@ async fn unfinished_and_duplicates(stores: &Stores, me: UserId, other: UserId) {
         "[files] list_unfinished honours its limit"
     );
 
+    let mut ready = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.list_ready(after, 500).await.unwrap();
+        assert!(page.len() <= 500, "[files] list_ready honours its limit");
+        assert!(
+            page.iter().all(|f| f.status == FileStatus::Ready),
+            "[files] list_ready lists ready files only"
+        );
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        ready.extend(page.iter().map(|f| f.id));
+    }
+    assert!(ready.contains(&first.id), "[files] list_ready pages over every ready file, whoever owns it");
+    assert!(
+        !ready.contains(&second.id) && !ready.contains(&theirs.id),
+        "[files] unfinished files are not ready"
+    );
+    assert!(ready.windows(2).all(|w| w[0] < w[1]), "[files] list_ready pages in id order, each file once");
+
     // A share made while the file is processed survives the worker's next stage.
     let mut shared = second.clone();
     let workspace = crate::people::Workspace {

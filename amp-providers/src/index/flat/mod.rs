@@ -3,6 +3,8 @@
 //! Optionally persisted to one append-only log (its format is in `flat/log.rs`), replayed
 //! at open.
 
+#[cfg(feature = "hnsw")]
+pub mod hnsw;
 mod log;
 
 use std::cmp::{Ordering, Reverse};
@@ -83,6 +85,7 @@ const INLINE_SEARCH_FLOATS: usize = 1 << 18;
 /// assert!((hits[0].score - 1.0).abs() < 1e-6);
 /// # Ok::<(), amp_core::Error>(()) }).unwrap();
 /// ```
+#[derive(Clone)]
 pub struct FlatVectorIndex {
     dimension: usize,
     entries: Arc<RwLock<Entries>>,
@@ -148,33 +151,13 @@ impl VectorIndex for FlatVectorIndex {
         if entries.is_empty() {
             return Ok(());
         }
-        let dimension = self.dimension;
-        let Some(log) = &self.log else {
-            let prepared = prepare(entries, dimension)?;
-            let mut slots = write(&self.entries);
-            for (row, vector) in &prepared {
-                slots.put(*row, vector);
-            }
-            return Ok(());
-        };
-        let (log, slots) = (Arc::clone(log), Arc::clone(&self.entries));
-        tokio::task::spawn_blocking(move || {
-            let prepared = prepare(entries, dimension)?;
-            let buf = log::encode_upserts(&prepared, dimension);
-            // The log lock is held until memory matches the file, so the order of changes
-            // in the file is the order they were applied in.
-            let mut log = lock(&log);
-            log.append(&buf, prepared.len() as u64)?;
-            let mut live = write(&slots);
-            for (row, vector) in &prepared {
-                live.put(*row, vector);
-            }
-            drop(live);
-            log.compact_if_due(&slots);
-            Ok(())
-        })
-        .await
-        .map_err(|e| Error::internal("the vector index write task failed", e))?
+        if self.log.is_none() {
+            return self.upsert_blocking(prepare(entries, self.dimension)?);
+        }
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.upsert_blocking(prepare(entries, this.dimension)?))
+            .await
+            .map_err(|e| Error::internal("the vector index write task failed", e))?
     }
 
     async fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Result<Vec<SearchHit>> {
@@ -195,23 +178,55 @@ impl VectorIndex for FlatVectorIndex {
     }
 
     async fn delete_file(&self, file: FileId) -> Result<u64> {
+        if self.log.is_none() {
+            return self.delete_file_blocking(file);
+        }
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.delete_file_blocking(file))
+            .await
+            .map_err(|e| Error::internal("the vector index write task failed", e))?
+    }
+}
+
+impl FlatVectorIndex {
+    /// Applies a prepared batch: appended to the log (if any), then to memory. Blocking.
+    fn upsert_blocking(&self, prepared: Vec<(Row, Vec<f32>)>) -> Result<()> {
+        let Some(log) = &self.log else {
+            let mut slots = write(&self.entries);
+            for (row, vector) in &prepared {
+                slots.put(*row, vector);
+            }
+            return Ok(());
+        };
+        let buf = log::encode_upserts(&prepared, self.dimension);
+        // The log lock is held until memory matches the file, so the order of changes in
+        // the file is the order they were applied in.
+        let mut log = lock(log);
+        log.append(&buf, prepared.len() as u64)?;
+        let mut live = write(&self.entries);
+        for (row, vector) in &prepared {
+            live.put(*row, vector);
+        }
+        drop(live);
+        log.compact_if_due(&self.entries);
+        Ok(())
+    }
+
+    /// Removes a file's entries: the delete appended to the log (if any), then applied to
+    /// memory. Blocking.
+    fn delete_file_blocking(&self, file: FileId) -> Result<u64> {
         let Some(log) = &self.log else {
             return Ok(write(&self.entries).remove_file(file));
         };
-        let (log, slots) = (Arc::clone(log), Arc::clone(&self.entries));
-        tokio::task::spawn_blocking(move || {
-            let mut log = lock(&log);
-            // Deleting nothing writes nothing, so repeated deletes do not grow the file.
-            if !read(&slots).rows.iter().any(|row| row.file == file) {
-                return Ok(0);
-            }
-            log.append(&log::encode_delete_file(file), 1)?;
-            let removed = write(&slots).remove_file(file);
-            log.compact_if_due(&slots);
-            Ok(removed)
-        })
-        .await
-        .map_err(|e| Error::internal("the vector index write task failed", e))?
+        let mut log = lock(log);
+        // Deleting nothing writes nothing, so repeated deletes do not grow the file.
+        if !read(&self.entries).by_file.contains_key(&file) {
+            return Ok(0);
+        }
+        log.append(&log::encode_delete_file(file), 1)?;
+        let removed = write(&self.entries).remove_file(file);
+        log.compact_if_due(&self.entries);
+        Ok(removed)
     }
 }
 
@@ -223,17 +238,25 @@ struct Row {
     visibility: Visibility,
 }
 
-/// The live entries: vectors back to back in one array, their rows in a parallel one.
+/// The live entries: vectors back to back in one array, their rows in a parallel one, and
+/// each file's chunks (a search scoped to a few files reads only theirs).
 struct Entries {
     dimension: usize,
     vectors: Vec<f32>,
     rows: Vec<Row>,
     slots: HashMap<ChunkId, usize>,
+    by_file: HashMap<FileId, Vec<ChunkId>>,
 }
 
 impl Entries {
     fn new(dimension: usize) -> Self {
-        Entries { dimension, vectors: Vec::new(), rows: Vec::new(), slots: HashMap::new() }
+        Entries {
+            dimension,
+            vectors: Vec::new(),
+            rows: Vec::new(),
+            slots: HashMap::new(),
+            by_file: HashMap::new(),
+        }
     }
 
     fn vector(&self, slot: usize) -> &[f32] {
@@ -245,24 +268,62 @@ impl Entries {
         let d = self.dimension;
         match self.slots.get(&row.chunk) {
             Some(&slot) => {
+                let was = self.rows[slot].file;
+                if was != row.file {
+                    self.unlist(was, row.chunk);
+                    self.by_file.entry(row.file).or_default().push(row.chunk);
+                }
                 self.rows[slot] = row;
                 self.vectors[slot * d..(slot + 1) * d].copy_from_slice(vector);
             }
             None => {
                 self.slots.insert(row.chunk, self.rows.len());
+                self.by_file.entry(row.file).or_default().push(row.chunk);
                 self.rows.push(row);
                 self.vectors.extend_from_slice(vector);
             }
         }
     }
 
+    /// Takes `chunk` off `file`'s list.
+    fn unlist(&mut self, file: FileId, chunk: ChunkId) {
+        if let Some(chunks) = self.by_file.get_mut(&file) {
+            chunks.retain(|c| *c != chunk);
+            if chunks.is_empty() {
+                self.by_file.remove(&file);
+            }
+        }
+    }
+
     fn remove_file(&mut self, file: FileId) -> u64 {
-        let doomed: Vec<usize> = (0..self.rows.len()).filter(|&slot| self.rows[slot].file == file).collect();
+        let Some(chunks) = self.by_file.remove(&file) else { return 0 };
+        let mut doomed: Vec<usize> = chunks.iter().filter_map(|c| self.slots.get(c).copied()).collect();
+        doomed.sort_unstable();
         // From the back, so the last entry moved into a freed slot is never one still to go.
         for &slot in doomed.iter().rev() {
             self.swap_remove(slot);
         }
         doomed.len() as u64
+    }
+
+    /// The slots a filter naming files can match, when reading them is cheaper than
+    /// reading every entry (they are under a quarter of all); `None` otherwise.
+    fn file_slots(&self, filter: &SearchFilter) -> Option<Vec<usize>> {
+        let files = filter.files.as_ref()?;
+        let count: usize = files.iter().filter_map(|f| self.by_file.get(f)).map(Vec::len).sum();
+        if count > self.rows.len() / 4 {
+            return None;
+        }
+        let mut slots: Vec<usize> = files
+            .iter()
+            .filter_map(|f| self.by_file.get(f))
+            .flatten()
+            .filter_map(|c| self.slots.get(c).copied())
+            .collect();
+        // A file named twice is read once; slot order keeps ties as a full scan breaks them.
+        slots.sort_unstable();
+        slots.dedup();
+        Some(slots)
     }
 
     fn swap_remove(&mut self, slot: usize) {
@@ -279,9 +340,23 @@ impl Entries {
     /// The `limit` best entries the filter allows; `query` is normalized.
     fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Vec<SearchHit> {
         let allowed = Allowed::from(filter);
+        match self.file_slots(filter) {
+            Some(slots) => self.best_of(query, &allowed, slots.into_iter(), limit),
+            None => self.best_of(query, &allowed, 0..self.rows.len(), limit),
+        }
+    }
+
+    /// The `limit` best of `slots` that `allowed` matches.
+    fn best_of(
+        &self,
+        query: &[f32],
+        allowed: &Allowed,
+        slots: impl Iterator<Item = usize>,
+        limit: usize,
+    ) -> Vec<SearchHit> {
         let mut best: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(limit.min(self.rows.len()) + 1);
-        for (slot, row) in self.rows.iter().enumerate() {
-            if !allowed.matches(row) {
+        for slot in slots {
+            if !allowed.matches(&self.rows[slot]) {
                 continue;
             }
             let scored = Scored { score: dot(query, self.vector(slot)), slot };
