@@ -144,6 +144,17 @@ async fn context_search_reads_only_what_a_turn_may_and_refuses_bad_requests() {
         (&alice, query(json!({"extra": true})), StatusCode::BAD_REQUEST),
         (&alice, query(json!({"files": ["not-an-id"]})), StatusCode::BAD_REQUEST),
         (&alice, query(json!({"data_sources": [uuid::Uuid::new_v4()]})), StatusCode::NOT_FOUND),
+        // No more than a turn may name: each costs a lookup.
+        (
+            &alice,
+            query(json!({"files": (0..51).map(|_| uuid::Uuid::new_v4()).collect::<Vec<_>>()})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &alice,
+            query(json!({"data_sources": (0..21).map(|_| uuid::Uuid::new_v4()).collect::<Vec<_>>()})),
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (who, body, expected) in asks {
         let (status, answer) =

@@ -207,6 +207,11 @@ impl Context {
         mode: Option<RetrievalMode>,
     ) -> Result<Vec<Source>> {
         let mut settings = scope.retrieval.over(self.retriever.settings());
+        if settings.vector_weight == 0.0 && settings.keyword_weight == 0.0 {
+            // An agent's weight of 0 over a deployment's 0 for the other: nothing would rank.
+            settings.vector_weight = self.retriever.settings().vector_weight;
+            settings.keyword_weight = self.retriever.settings().keyword_weight;
+        }
         if let Some(mode) = mode {
             settings.mode = mode;
         }

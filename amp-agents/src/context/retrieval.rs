@@ -191,24 +191,29 @@ fn overlap(a: &HashSet<String>, b: &HashSet<String>) -> f32 {
 
 /// Maximal marginal relevance over a ranked list: each step takes the passage with the best
 /// `λ · relevance − (1 − λ) · (greatest word overlap with one already taken)`, relevance
-/// being `1 − position / length` so the list's order is what counts.
+/// being `1 − position / length` so the list's order is what counts. Each candidate's
+/// greatest overlap is kept and updated against the newest choice only, so the cost is
+/// `limit × candidates` overlaps.
 fn mmr<T>(ranked: Vec<T>, limit: usize, lambda: f32, text: impl Fn(&T) -> &str) -> Vec<T> {
     let n = ranked.len();
     let words: Vec<HashSet<String>> = ranked.iter().map(|r| word_set(text(r))).collect();
-    let relevance: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 / n.max(1) as f32).collect();
+    let mut nearest = vec![0.0f32; n];
+    let mut taken = vec![false; n];
     let mut chosen: Vec<usize> = Vec::with_capacity(limit.min(n));
-    let mut left: Vec<usize> = (0..n).collect();
-    while chosen.len() < limit && !left.is_empty() {
-        let value = |i: usize| {
-            let nearest = chosen.iter().map(|&c| overlap(&words[i], &words[c])).fold(0.0, f32::max);
-            lambda * relevance[i] - (1.0 - lambda) * nearest
-        };
-        let (at, _) = left
-            .iter()
-            .enumerate()
-            .max_by(|&(_, &a), &(_, &b)| value(a).total_cmp(&value(b)).then(b.cmp(&a)))
-            .expect("left is not empty");
-        chosen.push(left.remove(at));
+    while chosen.len() < limit.min(n) {
+        let mut best: Option<(usize, f32)> = None;
+        for i in (0..n).filter(|&i| !taken[i]) {
+            let value = lambda * (1.0 - i as f32 / n as f32) - (1.0 - lambda) * nearest[i];
+            if best.is_none_or(|(_, v)| value > v) {
+                best = Some((i, value));
+            }
+        }
+        let Some((pick, _)) = best else { break };
+        taken[pick] = true;
+        chosen.push(pick);
+        for i in (0..n).filter(|&i| !taken[i]) {
+            nearest[i] = nearest[i].max(overlap(&words[i], &words[pick]));
+        }
     }
     let mut slots: Vec<Option<T>> = ranked.into_iter().map(Some).collect();
     chosen.into_iter().filter_map(|i| slots[i].take()).collect()

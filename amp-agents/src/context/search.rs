@@ -10,8 +10,6 @@ use crate::principal::Principal;
 
 /// Most results one search returns.
 pub const MAX_RESULTS: usize = 100;
-/// Most files or data sources one search may name.
-pub const MAX_NAMED: usize = 1_000;
 /// Longest query, in characters.
 pub const MAX_QUERY_CHARS: usize = 4_000;
 
@@ -27,14 +25,14 @@ pub struct ContextSearchRequest {
     /// How many passages, and how many records (1 to 100, default 10).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Exactly these files (each readable by the caller).
+    /// Exactly these files (each readable by the caller; at most 50, as a turn).
     #[serde(default)]
     pub files: Option<Vec<FileId>>,
     /// As in a conversation of this workspace (members only): its files, and records open
     /// to everyone.
     #[serde(default)]
     pub workspace: Option<WorkspaceId>,
-    /// Exactly these data sources.
+    /// Exactly these data sources (at most 20, as a turn).
     #[serde(default)]
     pub data_sources: Option<Vec<DataSourceId>>,
 }
@@ -75,17 +73,20 @@ impl Context {
         if !(1..=MAX_RESULTS).contains(&limit) {
             return Err(Error::invalid_input(format!("limit: 1 to {MAX_RESULTS}")));
         }
-        let too_many = |n: Option<usize>| n.is_some_and(|n| n > MAX_NAMED);
-        if too_many(request.files.as_ref().map(Vec::len))
-            || too_many(request.data_sources.as_ref().map(Vec::len))
-        {
-            return Err(Error::invalid_input(format!("files and data_sources: at most {MAX_NAMED} each")));
-        }
+        // The bounds of a turn: each name costs a lookup, each source a query.
+        let files = request
+            .files
+            .map(|f| crate::registry::distinct_at_most("files", f, crate::chat::MAX_TURN_FILES))
+            .transpose()?;
+        let data_sources = request
+            .data_sources
+            .map(|d| crate::registry::distinct_at_most("data_sources", d, crate::chat::MAX_TURN_DATA_SOURCES))
+            .transpose()?;
         if let Some(w) = request.workspace {
             // A turn in a workspace conversation needs its membership; so does this.
             self.session.require_role(principal, w, WorkspaceRole::Viewer).await?;
         }
-        let attached = (request.files.as_deref(), request.data_sources.as_deref());
+        let attached = (files.as_deref(), data_sources.as_deref());
         let scope = self.scope_in(principal, request.workspace, None, attached).await?;
         let sources = self.retrieve_with(principal, query, &scope, limit, request.mode).await?;
         Ok(sources

@@ -36,9 +36,29 @@ impl Storage {
                     continue;
                 }
                 self.keywords.upsert(entries).await?;
-                if self.stores.files.get_file(id).await?.is_none() {
-                    self.keywords.delete_file(id).await?;
-                    continue;
+                match self.stores.files.get_file(id).await? {
+                    None => {
+                        self.keywords.delete_file(id).await?;
+                        continue;
+                    }
+                    Some(now) if now.updated_at != file.updated_at || now.status != file.status => {
+                        // Re-processed meanwhile: what was written may be its old passages.
+                        // Its ingestion writes the new ones; until then it has none.
+                        self.keywords.delete_file(id).await?;
+                        if now.status == amp_core::FileStatus::Ready {
+                            let fresh: Vec<KeywordEntry> = self
+                                .stores
+                                .files
+                                .list_chunks(id)
+                                .await?
+                                .into_iter()
+                                .map(|c| KeywordEntry { chunk: c.id, file: id, visibility, text: c.text })
+                                .collect();
+                            self.keywords.upsert(fresh).await?;
+                        }
+                        continue;
+                    }
+                    Some(_) => {}
                 }
                 written += 1;
             }

@@ -620,6 +620,9 @@ impl Storage {
             self.blobs.delete(&staging).await?;
         }
         self.stores.files.delete_file(file.id).await?;
+        // A back-fill that read the file before the record went may have written its
+        // passages again meanwhile; with the record gone, none can come back.
+        self.keywords.delete_file(file.id).await?;
         Ok(())
     }
 

@@ -62,6 +62,8 @@ pub struct HnswVectorIndex {
     flat: FlatVectorIndex,
     graph: Arc<Graph>,
     exact_below: usize,
+    /// Searches at once, below the graph's thread contexts (writers need theirs too).
+    searching: Arc<tokio::sync::Semaphore>,
 }
 
 /// The graph, the chunk each of its keys stands for, and where it is saved.
@@ -130,20 +132,17 @@ impl HnswVectorIndex {
 
     fn over(flat: FlatVectorIndex, path: Option<PathBuf>) -> Result<Self> {
         let dimension = flat.dimension;
-        let index = new_graph(dimension)?;
+        let mut index = new_graph(dimension)?;
         let mut saved_keys = Vec::new();
         if let Some(path) = &path
             && path.exists()
         {
-            match load(&index, path) {
+            match load(&index, path, dimension) {
                 Ok(keys) => saved_keys = keys,
                 Err(err) => {
                     // The log is the truth: a graph that cannot be read is rebuilt from it.
                     tracing::warn!(path = %path.display(), error = %err, "the saved vector graph is unreadable; rebuilding it");
-                    index.reset().map_err(graph_error("reset"))?;
-                    index
-                        .reserve_capacity_and_threads(1_024, GRAPH_THREADS)
-                        .map_err(graph_error("reserve"))?;
+                    index = new_graph(dimension)?;
                 }
             }
         }
@@ -155,7 +154,12 @@ impl HnswVectorIndex {
             path,
             changed: AtomicUsize::new(0),
         };
-        let this = HnswVectorIndex { flat, graph: Arc::new(graph), exact_below: EXACT_BELOW };
+        let this = HnswVectorIndex {
+            flat,
+            graph: Arc::new(graph),
+            exact_below: EXACT_BELOW,
+            searching: Arc::new(tokio::sync::Semaphore::new(GRAPH_THREADS / 2)),
+        };
         this.reconcile(saved_keys)?;
         Ok(this)
     }
@@ -192,9 +196,9 @@ impl HnswVectorIndex {
             index.remove(key).map_err(graph_error("remove"))?;
         }
         reserve(&index, missing.len())?;
-        for &slot in &missing {
-            index.add(key_of(entries.rows[slot].chunk), entries.vector(slot)).map_err(graph_error("add"))?;
-        }
+        let vectors: Vec<(u64, &[f32])> =
+            missing.iter().map(|&slot| (key_of(entries.rows[slot].chunk), entries.vector(slot))).collect();
+        add_all(&index, &vectors)?;
         if !missing.is_empty() {
             tracing::info!(
                 added = missing.len(),
@@ -263,22 +267,29 @@ impl HnswVectorIndex {
         let index = self.graph.index.write().unwrap_or_else(PoisonError::into_inner);
         let mut keys = self.graph.keys.write().unwrap_or_else(PoisonError::into_inner);
         reserve(&index, added.len())?;
-        for (chunk, vector) in &added {
+        // The last of a chunk listed twice in one batch wins, as in the flat index.
+        let mut last: HashMap<u64, usize> = HashMap::with_capacity(added.len());
+        for (i, (chunk, _)) in added.iter().enumerate() {
             let key = key_of(*chunk);
             match keys.get(&key) {
                 Some(holder) if holder != chunk => {
                     self.graph.loose.write().unwrap_or_else(PoisonError::into_inner).insert(*chunk);
-                    continue;
                 }
-                _ => {}
+                _ => {
+                    last.insert(key, i);
+                }
             }
+        }
+        let mut vectors: Vec<(u64, &[f32])> = Vec::with_capacity(last.len());
+        for (&key, &i) in &last {
             if index.contains(key) {
-                // Upserted again (or listed twice in one batch): the last vector wins.
+                // Upserted again: the new vector replaces the old.
                 index.remove(key).map_err(graph_error("remove"))?;
             }
-            index.add(key, vector).map_err(graph_error("add"))?;
-            keys.insert(key, *chunk);
+            keys.insert(key, added[i].0);
+            vectors.push((key, added[i].1.as_slice()));
         }
+        add_all(&index, &vectors)?;
         self.graph.changed.fetch_add(added.len(), Ordering::Relaxed);
         drop((keys, index));
         self.save_if_due()
@@ -344,6 +355,35 @@ impl HnswVectorIndex {
     }
 }
 
+/// Adds `vectors` to the graph, on every core for a large batch (usearch's additions are
+/// safe to run concurrently).
+fn add_all(index: &Index, vectors: &[(u64, &[f32])]) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(GRAPH_THREADS / 2);
+    if vectors.len() < 256 || threads < 2 {
+        for (key, vector) in vectors {
+            index.add(*key, vector).map_err(graph_error("add"))?;
+        }
+        return Ok(());
+    }
+    let part = vectors.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = vectors
+            .chunks(part)
+            .map(|chunk| {
+                scope.spawn(move || -> Result<()> {
+                    for (key, vector) in chunk {
+                        index.add(*key, vector).map_err(graph_error("add"))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::bug("a graph insert panicked"))))
+    })
+}
+
 /// Grows the graph's capacity ahead of `more` additions (doubling, so growth is amortized).
 fn reserve(index: &Index, more: usize) -> Result<()> {
     let need = index.size() + more;
@@ -360,14 +400,18 @@ fn keys_path(graph: &Path) -> PathBuf {
     PathBuf::from(path)
 }
 
-/// Loads a saved graph into `index`, returning the keys it holds.
-fn load(index: &Index, path: &Path) -> Result<Vec<u64>> {
+/// Loads a saved graph of `dimension`-sized vectors into `index`, returning the keys it holds.
+fn load(index: &Index, path: &Path, dimension: usize) -> Result<Vec<u64>> {
     let bytes = std::fs::read(keys_path(path))
         .map_err(|e| Error::unavailable(format!("cannot read the vector graph's keys: {e}")))?;
     if bytes.len() % 8 != 0 {
         return Err(Error::invalid_input("the vector graph's key file is cut short"));
     }
     index.load(&path.to_string_lossy()).map_err(graph_error("load"))?;
+    if index.dimensions() != dimension {
+        // Left from another embedder: the log (checked at open) is of this dimension.
+        return Err(Error::invalid_input("the saved vector graph holds vectors of another dimension"));
+    }
     let keys: Vec<u64> =
         bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())).collect();
     if keys.len() != index.size() {
@@ -392,8 +436,10 @@ impl Drop for Graph {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         let bytes: Vec<u8> = keys.keys().flat_map(|k| k.to_le_bytes()).collect();
         let tmp = path.with_extension("hnsw.tmp");
-        let saved = std::fs::write(keys_path(path), bytes).is_ok()
+        let keys_tmp = keys_path(path).with_extension("keys.tmp");
+        let saved = std::fs::write(&keys_tmp, bytes).is_ok()
             && index.save(&tmp.to_string_lossy()).is_ok()
+            && std::fs::rename(&keys_tmp, keys_path(path)).is_ok()
             && std::fs::rename(&tmp, path).is_ok();
         if !saved {
             tracing::warn!(path = %path.display(), "could not save the vector graph; it is rebuilt at the next open");
@@ -432,10 +478,19 @@ impl VectorIndex for HnswVectorIndex {
         if limit == 0 || (filter.owners.is_empty() && filter.workspaces.is_empty()) {
             return Ok(Vec::new());
         }
-        let (this, filter) = (self.clone(), filter.clone());
-        tokio::task::spawn_blocking(move || this.search_blocking(&query, &filter, limit))
+        let permit = self
+            .searching
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(|e| Error::internal("the vector search task failed", e))?
+            .map_err(|e| Error::internal("search limiter closed", e))?;
+        let (this, filter) = (self.clone(), filter.clone());
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            this.search_blocking(&query, &filter, limit)
+        })
+        .await
+        .map_err(|e| Error::internal("the vector search task failed", e))?
     }
 
     async fn delete_file(&self, file: FileId) -> Result<u64> {
