@@ -13,7 +13,8 @@ use support::{call_as, person, reopen_in, state_in, test_app_with, upload, works
 
 const CODE: &str = "QZ-7731";
 
-/// Catalogue entries that talk like the question about codes, and one that is the answer.
+/// Catalogue entries that talk like the question about codes but share none of its words
+/// (so BM25 ranks the answer first whatever order it breaks ties in), and the answer.
 fn catalogue() -> Vec<String> {
     let mut entries: Vec<String> = [
         ("RT-2200", "3.1"),
@@ -25,7 +26,7 @@ fn catalogue() -> Vec<String> {
     ]
     .iter()
     .map(|(code, kg)| {
-        format!("Packed for delivery, the valve {code} weighs about {kg} kilograms with its box.")
+        format!("Packed for delivery, the regulator {code} weighs about {kg} kilograms with its box.")
     })
     .collect();
     entries.push(format!("{CODE}: brass fitting in crates of twelve, gross mass 4.2."));
@@ -48,7 +49,8 @@ async fn hybrid_finds_what_keyword_search_and_embeddings_each_miss() {
     let app = amp_server::router(t.state.clone());
     let alice = person(&app, "alice@example.test").await;
     for (i, entry) in catalogue().iter().enumerate() {
-        let name = if entry.starts_with(CODE) { "answer.txt".to_owned() } else { format!("valve-{i}.txt") };
+        let name =
+            if entry.starts_with(CODE) { "answer.txt".to_owned() } else { format!("regulator-{i}.txt") };
         let (status, file) = upload(&app, &alice, &name, "text/plain", entry.clone(), None).await;
         assert_eq!(status, StatusCode::CREATED, "{file}");
     }
@@ -57,8 +59,9 @@ async fn hybrid_finds_what_keyword_search_and_embeddings_each_miss() {
     let (status, file) = upload(&app, &alice, "biology.txt", "text/plain", photosynthesis, None).await;
     assert_eq!(status, StatusCode::CREATED, "{file}");
 
-    // An exact code: its words are rare, so BM25 puts it first; the embedder sees a question
-    // about a valve's shipping weight and prefers the passages that talk like that.
+    // An exact code: only the answer holds any of the query's words, so BM25 puts it first;
+    // the embedder sees a question about a part's shipping weight and prefers the passages
+    // that talk like that.
     let code_query = format!("shipping weight of the {CODE} valve");
     let by = |mode: &str| json!({"query": code_query, "mode": mode, "limit": 3});
     let keyword = names(&search(&app, &alice, by("keyword")).await);
