@@ -144,8 +144,9 @@ pub enum VectorIndexKind {
     /// An exact index in one file under the data dir, for one process: every search
     /// reads every vector it may match.
     Flat,
-    /// The flat index's file plus an HNSW graph beside it, for one process: searches that
-    /// may match 20,000 passages or more go through the graph, smaller ones are exact.
+    /// The flat index's file plus an HNSW graph beside it, for one process: searches whose
+    /// filter may match fewer than 20,000 passages, or fewer than √(24,000 × passages)
+    /// (about 155,000 of a million), are exact; larger ones go through the graph.
     Hnsw,
     /// pgvector in the PostgreSQL of `database.url` (the extension must be installed).
     Pgvector,

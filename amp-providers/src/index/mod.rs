@@ -3,7 +3,8 @@
 //! [`FlatVectorIndex`] searches exactly, in process, in memory or persisted to one file.
 //! [`HnswVectorIndex`] (feature `hnsw`, the embedded default) adds an HNSW graph over the
 //! same file for collections of a million passages, and stays exact under filters that
-//! match fewer than 20,000. [`PgVectorIndex`] (feature `postgres`) is pgvector in
+//! match fewer than 20,000 passages or fewer than √(24,000 × entries) (about 155,000 of a
+//! million). [`PgVectorIndex`] (feature `postgres`) is pgvector in
 //! PostgreSQL, shared by several server processes. Keyword search: [`TantivyKeywordIndex`]
 //! (feature `tantivy`) and [`PgKeywordIndex`] (feature `postgres`).
 

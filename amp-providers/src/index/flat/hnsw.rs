@@ -2,9 +2,13 @@
 //! [`FlatVectorIndex`], which stays the source of truth (its log is what survives a crash).
 //!
 //! A search is planned by how many entries its filter can match:
-//! - fewer than [`EXACT_BELOW`] (a person's files among a million passages, a small
-//!   collection): exactly, reading only those files' entries, as the flat index does;
-//! - more: the graph, with the access filter checked on each node the search visits (so
+//! - exactly, reading only those files' entries as the flat index does, when the filter can
+//!   match fewer than [`EXACT_BELOW`] entries or the index holds fewer, and also while it
+//!   can match fewer than √([`EXACT_SCALE`] × entries): an exact search costs in proportion
+//!   to what the filter matches, a filtered graph search about in proportion to how much of
+//!   the graph it walks past (entries ÷ matches), and the two meet near that size (about
+//!   155,000 of a million entries; `benches/RESULTS.md` has the measurements);
+//! - otherwise through the graph, with the access filter checked on each node the search visits (so
 //!   results are only readable entries, never fewer because of over-fetching), the best
 //!   candidates re-scored with the exact vectors. A filtered graph search that still comes
 //!   back short of `limit` is finished exactly.
@@ -28,8 +32,13 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use super::{Allowed, FlatVectorIndex, Row, dot, prepare, read};
 use crate::index::normalized;
 
-/// Filters that can match fewer entries than this are searched exactly.
+/// Filters that can match fewer entries than this are searched exactly, as is every
+/// search of an index holding fewer.
 pub const EXACT_BELOW: usize = 20_000;
+/// Beyond [`EXACT_BELOW`], filters that can match fewer than √(`EXACT_SCALE` × entries)
+/// are searched exactly too: on 2 cores an exact search costs ~80 ns an entry matched, a
+/// filtered graph search ~2 ms ÷ the share of entries matched (see the module docs).
+pub const EXACT_SCALE: usize = 24_000;
 /// Edges per node (HNSW's `M`).
 const CONNECTIVITY: usize = 16;
 /// Candidates kept while inserting (`efConstruction`).
@@ -61,7 +70,8 @@ const SAVE_EVERY: usize = 50_000;
 pub struct HnswVectorIndex {
     flat: FlatVectorIndex,
     graph: Arc<Graph>,
-    exact_below: usize,
+    /// A fixed exact threshold instead of the planned one (see `exact_below`).
+    exact_below: Option<usize>,
     /// Searches at once, below the graph's thread contexts (writers need theirs too).
     searching: Arc<tokio::sync::Semaphore>,
 }
@@ -123,11 +133,23 @@ impl HnswVectorIndex {
         Self::over(flat, Some(PathBuf::from(snapshot)))
     }
 
-    /// Searches whose filter can match fewer than `entries` entries go exact (default
-    /// [`EXACT_BELOW`]); 0 sends every search to the graph (for measuring it).
+    /// Searches whose filter can match fewer than `entries` entries go exact, and all
+    /// others through the graph, instead of the plan of the module docs; 0 sends every
+    /// search to the graph (for measuring it).
     pub fn exact_below(mut self, entries: usize) -> Self {
-        self.exact_below = entries;
+        self.exact_below = Some(entries);
         self
+    }
+
+    /// Whether a search whose filter can match `candidates` of `total` entries goes exact.
+    fn exact(&self, candidates: usize, total: usize) -> bool {
+        match self.exact_below {
+            Some(fixed) => candidates < fixed,
+            None => {
+                let crossover = ((EXACT_SCALE as f64) * total as f64).sqrt() as usize;
+                total < EXACT_BELOW || candidates < EXACT_BELOW.max(crossover)
+            }
+        }
     }
 
     fn over(flat: FlatVectorIndex, path: Option<PathBuf>) -> Result<Self> {
@@ -157,7 +179,7 @@ impl HnswVectorIndex {
         let this = HnswVectorIndex {
             flat,
             graph: Arc::new(graph),
-            exact_below: EXACT_BELOW,
+            exact_below: None,
             searching: Arc::new(tokio::sync::Semaphore::new(GRAPH_THREADS / 2)),
         };
         this.reconcile(saved_keys)?;
@@ -298,7 +320,7 @@ impl HnswVectorIndex {
     /// Removes a file's entries from the log and memory, then from the graph. Blocking.
     fn delete_file_blocking(&self, file: FileId) -> Result<u64> {
         let _writing = lock(&self.graph.writing);
-        let chunks: Vec<ChunkId> = read(&self.flat.entries).by_file.get(&file).cloned().unwrap_or_default();
+        let chunks = read(&self.flat.entries).chunks_of(file);
         let removed = self.flat.delete_file_blocking(file)?;
         let index = self.graph.index.write().unwrap_or_else(PoisonError::into_inner);
         let mut keys = self.graph.keys.write().unwrap_or_else(PoisonError::into_inner);
@@ -323,10 +345,10 @@ impl HnswVectorIndex {
     fn search_blocking(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Result<Vec<SearchHit>> {
         let entries = read(&self.flat.entries);
         let candidates = match &filter.files {
-            Some(files) => files.iter().filter_map(|f| entries.by_file.get(f)).map(Vec::len).sum(),
+            Some(files) => entries.count_of(files),
             None => entries.rows.len(),
         };
-        if candidates < self.exact_below || entries.rows.len() < self.exact_below {
+        if self.exact(candidates, entries.rows.len()) {
             return Ok(entries.search(query, filter, limit));
         }
         let allowed = Allowed::from(filter);
@@ -569,6 +591,23 @@ mod tests {
         );
         assert_eq!(index.delete_file(file).await.unwrap(), 3_000);
         assert!(index.search(&query, &SearchFilter::owner(owner), 10).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_search_goes_exact_below_the_crossover_with_the_graph() {
+        let index = HnswVectorIndex::in_memory(4).unwrap();
+        // A small index: every search exact.
+        assert!(index.exact(9_000, 9_000));
+        // 100,000 entries: the crossover is √(24,000 × 100,000) ≈ 49,000.
+        assert!(index.exact(19_999, 100_000) && index.exact(48_000, 100_000));
+        assert!(!index.exact(50_000, 100_000) && !index.exact(100_000, 100_000));
+        // A million: a 1,000-file scope (20,000) and 150,000 exact, 160,000 and all not.
+        assert!(index.exact(20_000, 1_000_000) && index.exact(150_000, 1_000_000));
+        assert!(!index.exact(160_000, 1_000_000) && !index.exact(1_000_000, 1_000_000));
+        // A fixed threshold replaces the plan; 0 sends everything to the graph.
+        let graph = index.clone().exact_below(0);
+        assert!(!graph.exact(1, 10));
+        assert!(index.exact_below(100).exact(99, 1_000_000));
     }
 
     #[tokio::test]
