@@ -2,11 +2,13 @@
 //! BM25 keyword search at scale, on loopback only and stopping by itself.
 //!
 //! Vectors are synthetic but clustered like embeddings (unit vectors around `n / 100`
-//! random centres), 384 dimensions, 20 passages a file, one owner. For each scope
-//! (unfiltered, 20 files, 1,000 files) it reports top-10 latency p50 / p95 / p99 and
-//! recall@10 against exact search of the same entries, then the build rate, memory per
-//! vector and the time to reopen the persisted index. `--pg URL` runs the same searches
-//! against pgvector; `--bm25` times tantivy over `n` synthetic passages.
+//! random centres), 384 dimensions, 20 passages a file; one owner holds 99 % of them and
+//! another 1 %. For each scope (the first owner unfiltered, 20, 1,000 and 5,000 of their
+//! files, the second owner's 1 %) it reports top-10 latency p50 / p95 / p99 and recall@10
+//! against exact search of the same entries, the larger scopes again with the graph forced,
+//! then the build rate, memory per vector and the time to reopen the persisted index.
+//! `--pg URL` runs the same searches against pgvector; `--bm25` times tantivy over `n`
+//! synthetic passages (`--only-bm25` only that).
 //!
 //! ```text
 //! cargo run --release -p amp-benches --bin amp-ann -- --n 100000
@@ -156,8 +158,12 @@ async fn main() -> Result<(), BoxError> {
     if cli.only_bm25 {
         return bm25(cli.n, cli.queries).await;
     }
-    let owner = UserId::new();
-    let visibility = Visibility { owner, workspace: None };
+    // One owner holds 99 % of the passages, another the files whose number ends in 00.
+    let (owner, another) = (UserId::new(), UserId::new());
+    let visibility = |file: usize| Visibility {
+        owner: if file.is_multiple_of(100) { another } else { owner },
+        workspace: None,
+    };
     let files: Vec<FileId> = (0..cli.n.div_ceil(20)).map(|_| FileId::new()).collect();
     let mut data = Data::new(cli.n, cli.dim);
 
@@ -173,7 +179,7 @@ async fn main() -> Result<(), BoxError> {
             .map(|i| VectorEntry {
                 chunk: ChunkId::new(),
                 file: files[i / 20],
-                visibility,
+                visibility: visibility(i / 20),
                 vector: data.point(),
             })
             .collect();
@@ -209,6 +215,7 @@ async fn main() -> Result<(), BoxError> {
         ("20 files", SearchFilter::owner(owner).with_files(pick(20))),
         ("1,000 files", SearchFilter::owner(owner).with_files(pick(1_000))),
         ("5,000 files", SearchFilter::owner(owner).with_files(pick(5_000))),
+        ("a person's 1 %", SearchFilter::owner(another)),
     ];
     println!("| index | scope | p50 ms | p95 ms | p99 ms | recall@10 |");
     println!("|---|---|---|---|---|---|");

@@ -2,7 +2,8 @@
 //! [`FlatVectorIndex`], which stays the source of truth (its log is what survives a crash).
 //!
 //! A search is planned by how many entries its filter can match:
-//! - exactly, reading only those files' entries as the flat index does, when the filter can
+//! - exactly, reading only the entries of its files or of its owners and workspaces as the
+//!   flat index does, when the filter can
 //!   match fewer than [`EXACT_BELOW`] entries or the index holds fewer, and also while it
 //!   can match fewer than √([`EXACT_SCALE`] × entries): an exact search costs in proportion
 //!   to what the filter matches, a filtered graph search about in proportion to how much of
@@ -344,11 +345,7 @@ impl HnswVectorIndex {
     /// A search, planned as the module docs say. Blocking.
     fn search_blocking(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Result<Vec<SearchHit>> {
         let entries = read(&self.flat.entries);
-        let candidates = match &filter.files {
-            Some(files) => entries.count_of(files),
-            None => entries.rows.len(),
-        };
-        if self.exact(candidates, entries.rows.len()) {
+        if self.exact(entries.candidates(filter), entries.rows.len()) {
             return Ok(entries.search(query, filter, limit));
         }
         let allowed = Allowed::from(filter);

@@ -8,7 +8,7 @@ pub mod hnsw;
 mod log;
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -263,6 +263,10 @@ struct Entries {
     rows: Vec<Row>,
     slots: HashMap<ChunkId, usize>,
     by_file: HashMap<FileId, Vec<usize>>,
+    /// Each owner's and workspace's slots, so a search by someone who may read few entries
+    /// (a person's own files in a shared index) reads only those, files named or not.
+    by_owner: HashMap<UserId, HashSet<usize>>,
+    by_workspace: HashMap<WorkspaceId, HashSet<usize>>,
 }
 
 impl Entries {
@@ -275,7 +279,47 @@ impl Entries {
             rows: Vec::new(),
             slots: HashMap::new(),
             by_file: HashMap::new(),
+            by_owner: HashMap::new(),
+            by_workspace: HashMap::new(),
         }
+    }
+
+    /// Lists `slot` under its readers: its owner and its workspace.
+    fn list_readers(&mut self, visibility: Visibility, slot: usize) {
+        self.by_owner.entry(visibility.owner).or_default().insert(slot);
+        if let Some(ws) = visibility.workspace {
+            self.by_workspace.entry(ws).or_default().insert(slot);
+        }
+    }
+
+    /// Takes `slot` off its readers' lists.
+    fn unlist_readers(&mut self, visibility: Visibility, slot: usize) {
+        fn take<K: std::hash::Hash + Eq>(lists: &mut HashMap<K, HashSet<usize>>, key: K, slot: usize) {
+            if let Some(slots) = lists.get_mut(&key) {
+                slots.remove(&slot);
+                if slots.is_empty() {
+                    lists.remove(&key);
+                }
+            }
+        }
+        take(&mut self.by_owner, visibility.owner, slot);
+        if let Some(ws) = visibility.workspace {
+            take(&mut self.by_workspace, ws, slot);
+        }
+    }
+
+    /// Entries the filter's owners and workspaces may read (an entry both owned and shared
+    /// counts twice).
+    fn readable_count(&self, filter: &SearchFilter) -> usize {
+        let owners = filter.owners.iter().filter_map(|o| self.by_owner.get(o)).map(HashSet::len);
+        let shared = filter.workspaces.iter().filter_map(|w| self.by_workspace.get(w)).map(HashSet::len);
+        owners.chain(shared).sum()
+    }
+
+    /// At most how many entries the filter can match.
+    fn candidates(&self, filter: &SearchFilter) -> usize {
+        let readable = self.readable_count(filter);
+        filter.files.as_ref().map_or(readable, |files| self.count_of(files).min(readable))
     }
 
     fn vector(&self, slot: usize) -> &[f32] {
@@ -293,10 +337,14 @@ impl Entries {
         let (code, step) = encode(vector);
         match self.slots.get(&row.chunk) {
             Some(&slot) => {
-                let was = self.rows[slot].file;
-                if was != row.file {
-                    self.unlist(was, slot);
+                let was = self.rows[slot];
+                if was.file != row.file {
+                    self.unlist(was.file, slot);
                     self.by_file.entry(row.file).or_default().push(slot);
+                }
+                if was.visibility != row.visibility {
+                    self.unlist_readers(was.visibility, slot);
+                    self.list_readers(row.visibility, slot);
                 }
                 self.rows[slot] = row;
                 self.vectors[slot * d..(slot + 1) * d].copy_from_slice(vector);
@@ -307,6 +355,7 @@ impl Entries {
                 let slot = self.rows.len();
                 self.slots.insert(row.chunk, slot);
                 self.by_file.entry(row.file).or_default().push(slot);
+                self.list_readers(row.visibility, slot);
                 self.rows.push(row);
                 self.vectors.extend_from_slice(vector);
                 self.codes.extend_from_slice(&code);
@@ -365,10 +414,13 @@ impl Entries {
         let (d, last) = (self.dimension, self.rows.len() - 1);
         let removed = self.rows.swap_remove(slot);
         self.slots.remove(&removed.chunk);
+        self.unlist_readers(removed.visibility, slot);
         self.steps.swap_remove(slot);
         if slot != last {
             let moved = self.rows[slot];
             self.slots.insert(moved.chunk, slot);
+            self.unlist_readers(moved.visibility, last);
+            self.list_readers(moved.visibility, slot);
             // From the back: the last slot is usually near the end of its file's list.
             if let Some(listed) =
                 self.by_file.get_mut(&moved.file).and_then(|s| s.iter_mut().rev().find(|s| **s == last))
@@ -385,11 +437,32 @@ impl Entries {
     /// The `limit` best entries the filter allows; `query` is normalized.
     fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Vec<SearchHit> {
         let allowed = Allowed::from(filter);
-        match self.file_slots(filter) {
-            // Every listed slot is of a named file: only readability is left to check.
-            Some(slots) => self.best_of(query, &allowed.readable_only(), slots.into_iter(), limit),
+        let files = filter.files.as_ref().map(|files| self.count_of(files));
+        let readable = self.readable_count(filter);
+        if files.is_some_and(|n| n <= readable) {
+            if let Some(slots) = self.file_slots(filter) {
+                // Every listed slot is of a named file: only readability is left to check.
+                return self.best_of(query, &allowed.readable_only(), slots.into_iter(), limit);
+            }
+        }
+        match self.readable_slots(filter, readable) {
+            Some(slots) => self.best_of(query, &allowed, slots.into_iter(), limit),
             None => self.best_of(query, &allowed, 0..self.rows.len(), limit),
         }
+    }
+
+    /// The slots the filter's owners and workspaces may read, when reading them is cheaper
+    /// than reading every entry (`count` of them, under a quarter of all); `None` otherwise.
+    fn readable_slots(&self, filter: &SearchFilter, count: usize) -> Option<Vec<usize>> {
+        if count > self.rows.len() / 4 {
+            return None;
+        }
+        let owners = filter.owners.iter().filter_map(|o| self.by_owner.get(o));
+        let shared = filter.workspaces.iter().filter_map(|w| self.by_workspace.get(w));
+        let mut slots: Vec<usize> = owners.chain(shared).flatten().copied().collect();
+        slots.sort_unstable();
+        slots.dedup();
+        Some(slots)
     }
 
     /// The `limit` best of `slots` (ascending) that `allowed` matches: the codes scanned
@@ -958,6 +1031,64 @@ mod tests {
                 assert!((exact - score).abs() <= error, "dim {dim}: {exact} against {score} ± {error}");
                 assert!(error < 0.2, "dim {dim}: a bound of {error} shortlists nothing");
             }
+        }
+    }
+
+    /// A search without files by someone who may read few entries reads only theirs, and
+    /// stays exact after deletes moved entries around and an entry changed owner.
+    #[tokio::test]
+    async fn a_search_by_a_reader_of_few_entries_is_exact_and_reads_only_theirs() {
+        let dim = DIM;
+        let index = FlatVectorIndex::in_memory(dim);
+        let (big, small, member) = (UserId::new(), UserId::new(), UserId::new());
+        let ws = WorkspaceId::new();
+        let files: Vec<FileId> = (0..50).map(|_| FileId::new()).collect();
+        let mut entries: Vec<VectorEntry> = (0..5_000)
+            .map(|i| {
+                let file = files[i % files.len()];
+                let owner = if i % 50 == 7 { small } else { big };
+                let workspace = (i % 40 == 3).then_some(ws);
+                VectorEntry {
+                    chunk: ChunkId::new(),
+                    file,
+                    visibility: Visibility { owner, workspace },
+                    vector: spread(i),
+                }
+            })
+            .collect();
+        index.upsert(entries.clone()).await.unwrap();
+        for gone in &files[..5] {
+            index.delete_file(*gone).await.unwrap();
+        }
+        entries.retain(|e| !files[..5].contains(&e.file));
+        // One of the big owner's entries is given to the small one.
+        let given = entries.iter_mut().find(|e| e.visibility.owner == big).unwrap();
+        given.visibility.owner = small;
+        index.upsert(vec![given.clone()]).await.unwrap();
+
+        let filters = [
+            SearchFilter::owner(small),
+            SearchFilter::owner(member).with_workspace(ws),
+            SearchFilter::owner(small).with_workspace(ws),
+            SearchFilter::owner(small).with_files(files[..20].to_vec()),
+        ];
+        let live = read(&index.entries);
+        assert_eq!(live.rows.len(), entries.len());
+        for filter in &filters {
+            let matching: Vec<&VectorEntry> =
+                entries.iter().filter(|e| filter.matches(&e.visibility, e.file)).collect();
+            assert!(live.candidates(filter) >= matching.len(), "the plan never counts fewer than match");
+            assert!(live.candidates(filter) < live.rows.len() / 4, "{filter:?} is planned as a few");
+            let query = spread(4_321);
+            let unit = normalized(&query, dim, "q").unwrap();
+            let mut expected: Vec<(f32, ChunkId)> = matching
+                .iter()
+                .map(|e| (dot(&unit, &normalized(&e.vector, dim, "v").unwrap()), e.chunk))
+                .collect();
+            expected.sort_by(|a, b| b.0.total_cmp(&a.0));
+            expected.truncate(15);
+            let found: Vec<ChunkId> = live.search(&unit, filter, 15).iter().map(|h| h.chunk).collect();
+            assert_eq!(found, expected.iter().map(|e| e.1).collect::<Vec<_>>(), "{filter:?}");
         }
     }
 }
