@@ -34,6 +34,7 @@ struct Allowed {
 fn sorted<T: Ord + Copy>(items: &[T]) -> Vec<T> {
     let mut items = items.to_vec();
     items.sort_unstable();
+    items.dedup();
     items
 }
 
@@ -61,6 +62,12 @@ impl Allowed {
     }
 }
 
+/// Entries listed for a search are read from their lists while they are at most this share
+/// (1 / n) of the index, beyond it every entry is scanned: sorting the list costs about
+/// what skipping the rest saves. Half keeps the HNSW plan's exact searches (under
+/// √(24,000 × entries), half of 100,000 entries) on their lists.
+const LISTED_SHARE: usize = 2;
+
 /// Searches scanning more floats than this leave the async runtime for the blocking pool
 /// (a quarter million floats take ~0.1 ms; a few hundred thousand passages take tens).
 const INLINE_SEARCH_FLOATS: usize = 1 << 18;
@@ -71,9 +78,10 @@ const INLINE_SEARCH_FLOATS: usize = 1 << 18;
 /// Vectors are normalized when upserted and kept beside an 8-bit copy, so a search is one
 /// integer dot product per entry over a contiguous array, then the few entries that could
 /// still rank in the top `limit` scored again at full precision (results are those of a
-/// full-precision scan). A search scoped to files reads only their entries. That is fast
-/// enough for a few hundred thousand passages in one search (it runs on tokio's blocking
-/// pool); `HnswVectorIndex` (feature `hnsw`) and pgvector are the scale-out.
+/// full-precision scan). A search that can match few entries (a few files, a person's own
+/// files in a shared index) reads only theirs. That is fast enough for a few hundred
+/// thousand passages in one search (it runs on tokio's blocking pool); `HnswVectorIndex`
+/// (feature `hnsw`) and pgvector are the scale-out.
 ///
 /// [`in_memory`](Self::in_memory) keeps entries for the life of the process;
 /// [`open`](Self::open) also appends every change to a file and replays it at start.
@@ -246,7 +254,8 @@ struct Row {
 }
 
 /// The live entries: vectors back to back in one array, their rows in a parallel one, and
-/// each file's slots (a search scoped to a few files reads only theirs).
+/// the slots of each file, owner and workspace (a search that can match few entries reads
+/// only theirs).
 ///
 /// Beside each vector, an 8-bit copy (`codes`, a step per vector) that a search scans
 /// first: a quarter of the bytes, which is what a scan over more entries than fit in the
@@ -299,6 +308,9 @@ impl Entries {
                 slots.remove(&slot);
                 if slots.is_empty() {
                     lists.remove(&key);
+                } else if slots.len() < slots.capacity() / 4 {
+                    // A set that held far more is walked whole by every search that reads it.
+                    slots.shrink_to(slots.len() * 2);
                 }
             }
         }
@@ -308,17 +320,17 @@ impl Entries {
         }
     }
 
-    /// Entries the filter's owners and workspaces may read (an entry both owned and shared
-    /// counts twice).
-    fn readable_count(&self, filter: &SearchFilter) -> usize {
-        let owners = filter.owners.iter().filter_map(|o| self.by_owner.get(o)).map(HashSet::len);
-        let shared = filter.workspaces.iter().filter_map(|w| self.by_workspace.get(w)).map(HashSet::len);
+    /// Entries the filter's owners and workspaces may read (each named once; an entry both
+    /// owned and shared counts twice).
+    fn readable_count(&self, allowed: &Allowed) -> usize {
+        let owners = allowed.owners.iter().filter_map(|o| self.by_owner.get(o)).map(HashSet::len);
+        let shared = allowed.workspaces.iter().filter_map(|w| self.by_workspace.get(w)).map(HashSet::len);
         owners.chain(shared).sum()
     }
 
     /// At most how many entries the filter can match.
     fn candidates(&self, filter: &SearchFilter) -> usize {
-        let readable = self.readable_count(filter);
+        let readable = self.readable_count(&Allowed::from(filter));
         filter.files.as_ref().map_or(readable, |files| self.count_of(files).min(readable))
     }
 
@@ -396,10 +408,10 @@ impl Entries {
     }
 
     /// The slots a filter naming files can match, when reading them is cheaper than
-    /// reading every entry (they are under a quarter of all); `None` otherwise.
+    /// reading every entry (they are at most half of all); `None` otherwise.
     fn file_slots(&self, filter: &SearchFilter) -> Option<Vec<usize>> {
         let files = filter.files.as_ref()?;
-        if self.count_of(files) > self.rows.len() / 4 {
+        if self.count_of(files) > self.rows.len() / LISTED_SHARE {
             return None;
         }
         let mut slots: Vec<usize> =
@@ -438,27 +450,27 @@ impl Entries {
     fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Vec<SearchHit> {
         let allowed = Allowed::from(filter);
         let files = filter.files.as_ref().map(|files| self.count_of(files));
-        let readable = self.readable_count(filter);
+        let readable = self.readable_count(&allowed);
         if files.is_some_and(|n| n <= readable) {
             if let Some(slots) = self.file_slots(filter) {
                 // Every listed slot is of a named file: only readability is left to check.
                 return self.best_of(query, &allowed.readable_only(), slots.into_iter(), limit);
             }
         }
-        match self.readable_slots(filter, readable) {
+        match self.readable_slots(&allowed, readable) {
             Some(slots) => self.best_of(query, &allowed, slots.into_iter(), limit),
             None => self.best_of(query, &allowed, 0..self.rows.len(), limit),
         }
     }
 
     /// The slots the filter's owners and workspaces may read, when reading them is cheaper
-    /// than reading every entry (`count` of them, under a quarter of all); `None` otherwise.
-    fn readable_slots(&self, filter: &SearchFilter, count: usize) -> Option<Vec<usize>> {
-        if count > self.rows.len() / 4 {
+    /// than reading every entry (`count` of them, at most half of all); `None` otherwise.
+    fn readable_slots(&self, allowed: &Allowed, count: usize) -> Option<Vec<usize>> {
+        if count > self.rows.len() / LISTED_SHARE {
             return None;
         }
-        let owners = filter.owners.iter().filter_map(|o| self.by_owner.get(o));
-        let shared = filter.workspaces.iter().filter_map(|w| self.by_workspace.get(w));
+        let owners = allowed.owners.iter().filter_map(|o| self.by_owner.get(o));
+        let shared = allowed.workspaces.iter().filter_map(|w| self.by_workspace.get(w));
         let mut slots: Vec<usize> = owners.chain(shared).flatten().copied().collect();
         slots.sort_unstable();
         slots.dedup();
@@ -1078,7 +1090,10 @@ mod tests {
             let matching: Vec<&VectorEntry> =
                 entries.iter().filter(|e| filter.matches(&e.visibility, e.file)).collect();
             assert!(live.candidates(filter) >= matching.len(), "the plan never counts fewer than match");
-            assert!(live.candidates(filter) < live.rows.len() / 4, "{filter:?} is planned as a few");
+            assert!(
+                live.candidates(filter) < live.rows.len() / LISTED_SHARE,
+                "{filter:?} is planned as a few"
+            );
             let query = spread(4_321);
             let unit = normalized(&query, dim, "q").unwrap();
             let mut expected: Vec<(f32, ChunkId)> = matching
@@ -1089,6 +1104,64 @@ mod tests {
             expected.truncate(15);
             let found: Vec<ChunkId> = live.search(&unit, filter, 15).iter().map(|h| h.chunk).collect();
             assert_eq!(found, expected.iter().map(|e| e.1).collect::<Vec<_>>(), "{filter:?}");
+        }
+    }
+
+    /// The file, owner and workspace lists hold exactly the slots of their rows after any
+    /// mix of inserts, replacements that change file, owner or workspace (to and from none),
+    /// and file deletes (which move the last entries into freed slots).
+    #[test]
+    fn the_lists_follow_every_change_of_the_rows() {
+        let mut entries = Entries::new(DIM);
+        let (owners, workspaces, files): (Vec<UserId>, Vec<WorkspaceId>, Vec<FileId>) = (
+            (0..3).map(|_| UserId::new()).collect(),
+            (0..2).map(|_| WorkspaceId::new()).collect(),
+            (0..12).map(|_| FileId::new()).collect(),
+        );
+        let chunks: Vec<ChunkId> = (0..300).map(|_| ChunkId::new()).collect();
+        let mut seed = 11u64;
+        let mut next = move |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((seed >> 33) as usize) % n
+        };
+        for step in 0..3_000 {
+            if step % 97 == 96 {
+                entries.remove_file(files[next(files.len())]);
+            } else {
+                let workspace = match next(3) {
+                    0 => None,
+                    w => Some(workspaces[w - 1]),
+                };
+                let row = Row {
+                    chunk: chunks[next(chunks.len())],
+                    file: files[next(files.len())],
+                    visibility: Visibility { owner: owners[next(owners.len())], workspace },
+                };
+                entries.put(row, &normalized(&spread(step), DIM, "v").unwrap());
+            }
+            let (mut by_file, mut by_owner, mut by_workspace) =
+                (HashMap::new(), HashMap::new(), HashMap::new());
+            for (slot, row) in entries.rows.iter().enumerate() {
+                assert_eq!(entries.slots[&row.chunk], slot);
+                by_file.entry(row.file).or_insert_with(Vec::new).push(slot);
+                by_owner.entry(row.visibility.owner).or_insert_with(HashSet::new).insert(slot);
+                if let Some(ws) = row.visibility.workspace {
+                    by_workspace.entry(ws).or_insert_with(HashSet::new).insert(slot);
+                }
+            }
+            let listed: HashMap<FileId, Vec<usize>> = entries
+                .by_file
+                .iter()
+                .map(|(file, slots)| {
+                    let mut slots = slots.clone();
+                    slots.sort_unstable();
+                    (*file, slots)
+                })
+                .collect();
+            assert_eq!(entries.slots.len(), entries.rows.len(), "step {step}");
+            assert_eq!(listed, by_file, "step {step}");
+            assert_eq!(entries.by_owner, by_owner, "step {step}");
+            assert_eq!(entries.by_workspace, by_workspace, "step {step}");
         }
     }
 }
