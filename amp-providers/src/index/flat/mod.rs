@@ -451,11 +451,11 @@ impl Entries {
         let allowed = Allowed::from(filter);
         let files = filter.files.as_ref().map(|files| self.count_of(files));
         let readable = self.readable_count(&allowed);
-        if files.is_some_and(|n| n <= readable) {
-            if let Some(slots) = self.file_slots(filter) {
-                // Every listed slot is of a named file: only readability is left to check.
-                return self.best_of(query, &allowed.readable_only(), slots.into_iter(), limit);
-            }
+        if files.is_some_and(|n| n <= readable)
+            && let Some(slots) = self.file_slots(filter)
+        {
+            // Every listed slot is of a named file: only readability is left to check.
+            return self.best_of(query, &allowed.readable_only(), slots.into_iter(), limit);
         }
         match self.readable_slots(&allowed, readable) {
             Some(slots) => self.best_of(query, &allowed, slots.into_iter(), limit),
