@@ -28,6 +28,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use amp_core::{ChunkId, Error, FileId, KeywordEntry, KeywordIndex, Result, SearchFilter, SearchHit};
+
+use super::Ordered;
 use async_trait::async_trait;
 use tantivy::collector::Count;
 use tantivy::columnar::Column;
@@ -446,25 +448,7 @@ fn score_each(
 struct Best {
     limit: usize,
     /// The worst kept hit on top: lowest score, then latest address.
-    heap: BinaryHeap<Reverse<(Ranked, Reverse<DocAddress>)>>,
-}
-
-/// A score ordered totally (BM25 scores are finite).
-#[derive(Clone, Copy, PartialEq)]
-struct Ranked(Score);
-
-impl Eq for Ranked {}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
+    heap: BinaryHeap<Reverse<(Ordered, Reverse<DocAddress>)>>,
 }
 
 impl Best {
@@ -475,13 +459,13 @@ impl Best {
     /// What a hit must beat to enter (block-max WAND skips whatever cannot).
     fn threshold(&self) -> Score {
         match self.heap.peek() {
-            Some(Reverse((Ranked(worst), _))) if self.heap.len() >= self.limit => *worst,
+            Some(Reverse((Ordered(worst), _))) if self.heap.len() >= self.limit => *worst,
             _ => Score::MIN,
         }
     }
 
     fn offer(&mut self, score: Score, segment: u32, doc: DocId) {
-        let entry = Reverse((Ranked(score), Reverse(DocAddress::new(segment, doc))));
+        let entry = Reverse((Ordered(score), Reverse(DocAddress::new(segment, doc))));
         if self.heap.len() < self.limit {
             self.heap.push(entry);
         } else if self.heap.peek().is_some_and(|worst| entry < *worst) {
@@ -493,7 +477,7 @@ impl Best {
     /// Best first.
     fn into_sorted(self) -> Vec<(Score, DocAddress)> {
         let sorted = self.heap.into_sorted_vec();
-        sorted.into_iter().map(|Reverse((Ranked(score), Reverse(address)))| (score, address)).collect()
+        sorted.into_iter().map(|Reverse((Ordered(score), Reverse(address)))| (score, address)).collect()
     }
 }
 

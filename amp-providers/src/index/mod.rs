@@ -106,6 +106,24 @@ pub async fn open_configured(config: &AmpConfig, dimension: usize) -> Result<Arc
     }
 }
 
+/// A score ordered totally (`f32::total_cmp`), for the heaps that keep a search's best.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Ordered(pub(crate) f32);
+
+impl Eq for Ordered {}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
 /// `vector` scaled to unit length; refused if it has the wrong dimension, a non-finite
 /// component or no length at all.
 pub(crate) fn normalized(vector: &[f32], dimension: usize, what: &str) -> Result<Vec<f32>> {

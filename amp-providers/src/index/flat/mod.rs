@@ -20,7 +20,7 @@ use amp_core::{
 use async_trait::async_trait;
 
 use self::log::{Log, lock};
-use super::normalized;
+use super::{Ordered, normalized};
 
 /// A [`SearchFilter`] as sorted lists, checked once per entry by binary search: a chat
 /// turn's filter can list thousands of files, and a linear lookup per entry would cost
@@ -407,11 +407,10 @@ impl Entries {
         doomed.len() as u64
     }
 
-    /// The slots a filter naming files can match, when reading them is cheaper than
-    /// reading every entry (they are at most half of all); `None` otherwise.
-    fn file_slots(&self, filter: &SearchFilter) -> Option<Vec<usize>> {
-        let files = filter.files.as_ref()?;
-        if self.count_of(files) > self.rows.len() / LISTED_SHARE {
+    /// The slots of `files`, when reading them is cheaper than reading every entry (`count`
+    /// of them, at most half of all); `None` otherwise.
+    fn file_slots(&self, files: &[FileId], count: usize) -> Option<Vec<usize>> {
+        if count > self.rows.len() / LISTED_SHARE {
             return None;
         }
         let mut slots: Vec<usize> =
@@ -449,10 +448,11 @@ impl Entries {
     /// The `limit` best entries the filter allows; `query` is normalized.
     fn search(&self, query: &[f32], filter: &SearchFilter, limit: usize) -> Vec<SearchHit> {
         let allowed = Allowed::from(filter);
-        let files = filter.files.as_ref().map(|files| self.count_of(files));
         let readable = self.readable_count(&allowed);
-        if files.is_some_and(|n| n <= readable)
-            && let Some(slots) = self.file_slots(filter)
+        if let Some(files) = &filter.files
+            && let count = self.count_of(files)
+            && count <= readable
+            && let Some(slots) = self.file_slots(files, count)
         {
             // Every listed slot is of a named file: only readability is left to check.
             return self.best_of(query, &allowed.readable_only(), slots.into_iter(), limit);
@@ -535,10 +535,10 @@ impl<I: Iterator<Item = usize>> pulp::WithSimd for Shortlist<'_, I> {
     fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<usize> {
         let Shortlist { entries, probe, allowed, slots, limit } = self;
         // The limit best lower bounds so far; the lowest of them is the bar to reach.
-        let mut floors: BinaryHeap<Reverse<Floor>> =
+        let mut floors: BinaryHeap<Reverse<Ordered>> =
             BinaryHeap::with_capacity(limit.min(entries.rows.len()) + 1);
-        let bar = |floors: &BinaryHeap<Reverse<Floor>>| match floors.peek() {
-            Some(Reverse(Floor(lowest))) if floors.len() >= limit => *lowest,
+        let bar = |floors: &BinaryHeap<Reverse<Ordered>>| match floors.peek() {
+            Some(Reverse(Ordered(lowest))) if floors.len() >= limit => *lowest,
             _ => f32::NEG_INFINITY,
         };
         // Entries whose upper bound reached the bar when they were read (it only rises).
@@ -548,7 +548,7 @@ impl<I: Iterator<Item = usize>> pulp::WithSimd for Shortlist<'_, I> {
                 continue;
             }
             let (score, error) = probe.score(entries.code(slot), entries.steps[slot]);
-            let (floor, ceiling) = (Floor(score - error), score + error);
+            let (floor, ceiling) = (Ordered(score - error), score + error);
             if ceiling < bar(&floors) {
                 continue;
             }
@@ -565,28 +565,15 @@ impl<I: Iterator<Item = usize>> pulp::WithSimd for Shortlist<'_, I> {
     }
 }
 
-/// A lower bound on a score, ordered totally.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Floor(f32);
-
-impl Eq for Floor {}
-
-impl PartialOrd for Floor {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Floor {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
+/// The largest magnitude of a component.
+fn largest(vector: &[f32]) -> f32 {
+    vector.iter().fold(0.0, |m, x| m.max(x.abs()))
 }
 
 /// A vector as 8-bit codes: each component divided by a step (its largest component over
 /// 127) and rounded; with the step, the L1 norm of what the codes decode to.
 fn encode(vector: &[f32]) -> (Vec<i8>, (f32, f32)) {
-    let largest = vector.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let largest = largest(vector);
     if largest == 0.0 {
         return (vec![0; vector.len()], (0.0, 0.0));
     }
@@ -612,7 +599,7 @@ const SLACK_PER_COMPONENT: f32 = 1e-8;
 
 impl Probe {
     fn new(query: &[f32]) -> Self {
-        let largest = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let largest = largest(query);
         let step = if largest == 0.0 { 1.0 } else { largest / 32_767.0 };
         let code = query.iter().map(|x| (x / step).round().clamp(-32_767.0, 32_767.0) as i16).collect();
         Probe { code, step, l1: query.iter().map(|x| x.abs()).sum() }
